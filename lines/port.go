@@ -6,6 +6,7 @@ package lines
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 )
 
@@ -59,3 +60,13 @@ func ModemControlOf(p Port) (ModemControl, error) {
 	}
 	return nil, ErrNoModemControl
 }
+
+// ErrPortGone is wrapped by a backend's Read and Write once the port has gone away for good:
+// a USB adapter unplugged, a remote serial server's connection lost, the simulated line
+// removed. errors.Is(err, io.EOF) is true of it too, so plain stream readers stop cleanly.
+var ErrPortGone error = goneError{}
+
+type goneError struct{}
+
+func (goneError) Error() string        { return "port gone" }
+func (goneError) Is(target error) bool { return target == io.EOF }
