@@ -1,0 +1,154 @@
+// Package config owns the NAS configuration: its typed form, loading it with viper from YAML
+// and NAS_* environment variables, and validation whose errors name the key path and what is
+// allowed. Names and defaults follow Cisco IOS so that an access-server operator feels at home.
+package config
+
+import "time"
+
+// Config is the whole configuration of one NAS.
+type Config struct {
+	Hostname string `mapstructure:"hostname"`
+	// Lines, in the order written. Each entry may cover a range of TTYs ("1-8").
+	Lines []LineSpec `mapstructure:"lines"`
+	// ChatScripts maps a script name to its text in Cisco chat-script syntax.
+	ChatScripts map[string]string `mapstructure:"chat-scripts"`
+	// Users are the local user table (IOS `username`).
+	Users []User `mapstructure:"users"`
+	AAA   AAA    `mapstructure:"aaa"`
+	// Service holds IOS global `service` switches.
+	Service Service `mapstructure:"service"`
+	// Callback holds global callback settings.
+	Callback GlobalCallback `mapstructure:"callback"`
+	// PSTN configures the simulated telephone network used by `nas lab` and by lines whose
+	// port is "sim:NUMBER".
+	PSTN PSTN `mapstructure:"pstn"`
+	Log  Log  `mapstructure:"log"`
+}
+
+// LineSpec is one `lines` entry: settings for a single TTY or a range of them.
+type LineSpec struct {
+	// Lines is the TTY number or range: "3", "1-8".
+	Lines string `mapstructure:"lines"`
+	// Port is the device: "/dev/ttyS0", "rfc2217://host:port", "sim:5551001". In a range, a
+	// trailing "{n}" is replaced by the TTY number ("sim:55510{n}", "/dev/ttyUSB{n}").
+	Port     string `mapstructure:"port"`
+	Speed    int    `mapstructure:"speed"`     // bits per second, default 115200
+	Parity   string `mapstructure:"parity"`    // none | even | odd | mark | space, default none
+	StopBits int    `mapstructure:"stop-bits"` // 1 | 2, default 1
+	DataBits int    `mapstructure:"data-bits"` // 5-8, default 8
+	// FlowControl is hardware (RTS/CTS), software (XON/XOFF) or none. Default hardware.
+	FlowControl string `mapstructure:"flowcontrol"`
+	Modem       Modem  `mapstructure:"modem"`
+	// Rotary is the rotary group (IOS `rotary N`, 1-100); 0 means none.
+	Rotary int `mapstructure:"rotary"`
+	// Autoselect lists what the line detects at activation: ppp, arap, during-login.
+	Autoselect []string `mapstructure:"autoselect"`
+	// Login is "local" (local user table) or "authentication" (the aaa login method list).
+	// Empty means no login: the line goes straight to EXEC. Default "authentication".
+	Login    string       `mapstructure:"login"`
+	Callback LineCallback `mapstructure:"callback"`
+	Script   LineScripts  `mapstructure:"script"`
+	// FlushAtActivation discards input that arrives as the line activates (IOS default on).
+	FlushAtActivation *bool `mapstructure:"flush-at-activation"`
+	// ExecTimeout is the idle timeout of an EXEC session (IOS `exec-timeout`, default 10m);
+	// 0 disables it.
+	ExecTimeout *time.Duration `mapstructure:"exec-timeout"`
+	// AbsoluteTimeout ends a session this long after it started (IOS `absolute-timeout`); 0 = none.
+	AbsoluteTimeout time.Duration `mapstructure:"absolute-timeout"`
+	// LoginTimeout bounds the Username/Password dialog (IOS `timeout login response`, default 30s).
+	LoginTimeout time.Duration `mapstructure:"login-timeout"`
+}
+
+// Modem is how the line's modem is driven.
+type Modem struct {
+	// Init is the init string sent after reset, e.g. "AT&F E0 V1 S0=0 &C1 &D2".
+	Init string `mapstructure:"init"`
+	// Answer is "auto" (the modem answers itself, S0>0) or "ring" (the NAS sends ATA after
+	// AnswerRings RINGs). Default "ring".
+	Answer      string `mapstructure:"answer"`
+	AnswerRings int    `mapstructure:"answer-rings"` // default 1, range 1-10
+	// Mode is "inout" (answer and dial) or "dialin" (answer only). Default "inout".
+	Mode string `mapstructure:"mode"`
+	// Hangup is "dtr" (drop DTR) or "escape" (+++ guard time then ATH). Default: dtr when the
+	// port has modem control, otherwise escape.
+	Hangup string `mapstructure:"hangup"`
+}
+
+// LineCallback is the line's IOS `callback` settings.
+type LineCallback struct {
+	// ForcedWait is the wait after hanging up the first leg before dialling (IOS `callback
+	// forced-wait`, default 4s here; IOS counts seconds).
+	ForcedWait time.Duration `mapstructure:"forced-wait"`
+	// NoDSRWait is the longest wait for DSR to drop after the hang-up (IOS `callback
+	// nodsr-wait`, default 5s).
+	NoDSRWait time.Duration `mapstructure:"nodsr-wait"`
+}
+
+// LineScripts names the chat scripts the line runs (IOS `script ...`).
+type LineScripts struct {
+	Callback string `mapstructure:"callback"`
+	Reset    string `mapstructure:"reset"`
+	Startup  string `mapstructure:"startup"`
+	Dialer   string `mapstructure:"dialer"`
+}
+
+// User is a local user (IOS `username NAME password SECRET callback-dialstring ...`).
+type User struct {
+	Name string `mapstructure:"name"`
+	// Password is the cleartext secret. CHAP and MS-CHAPv2 need it in cleartext.
+	Password string `mapstructure:"password"`
+	// PasswordHash is a crypt-style hash ($2a$ bcrypt or $6$ sha512-crypt) usable for login and
+	// PAP only.
+	PasswordHash string `mapstructure:"password-hash"`
+	// CallbackDialstring is the callback number. Nil: not a callback user. Pointer to "": the
+	// user supplies the number.
+	CallbackDialstring *string `mapstructure:"callback-dialstring"`
+	CallbackLine       int     `mapstructure:"callback-line"`   // 0 = not set
+	CallbackRotary     int     `mapstructure:"callback-rotary"` // 0 = not set
+	NoCallbackVerify   bool    `mapstructure:"nocallback-verify"`
+	// Autocommand runs at EXEC start (IOS `autocommand`), e.g. "ppp".
+	Autocommand string `mapstructure:"autocommand"`
+}
+
+// AAA holds the method lists, per service, as in IOS `aaa authentication login default local`.
+type AAA struct {
+	Login []string `mapstructure:"login"` // methods: local (radius, tacacs later)
+	PPP   []string `mapstructure:"ppp"`
+	ARAP  []string `mapstructure:"arap"`
+}
+
+// Service holds IOS global `service` switches.
+type Service struct {
+	// ExecCallback enables callback for EXEC (text login) users (IOS `service exec-callback`).
+	ExecCallback bool `mapstructure:"exec-callback"`
+}
+
+// GlobalCallback holds global callback settings.
+type GlobalCallback struct {
+	// Secure disconnects a caller who asked for callback but is not entitled to it
+	// (IOS `callback-secure` on a line; here global).
+	Secure bool `mapstructure:"secure"`
+	// PromptTimeout bounds the EXEC prompt for a callback number when the dial string is empty.
+	PromptTimeout time.Duration `mapstructure:"prompt-timeout"`
+	// Retries is how many times a failed callback dial is retried (IOS: none). Default 0.
+	Retries int `mapstructure:"retries"`
+}
+
+// PSTN configures the simulated telephone network.
+type PSTN struct {
+	// RingPeriod is the time between RINGs (a real ring cadence is 6s; the lab runs faster).
+	RingPeriod time.Duration `mapstructure:"ring-period"`
+	// NoAnswerRings is how many rings before the exchange gives up with NO ANSWER.
+	NoAnswerRings int `mapstructure:"no-answer-rings"`
+	// BitErrorRate injects line noise: the probability that any bit is flipped.
+	BitErrorRate float64       `mapstructure:"bit-error-rate"`
+	Latency      time.Duration `mapstructure:"latency"`
+	// ConnectSpeed is the speed reported in CONNECT (default 33600).
+	ConnectSpeed int `mapstructure:"connect-speed"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug | info | warn | error
+	Format string `mapstructure:"format"` // text | json
+}
