@@ -184,7 +184,7 @@ func TestDiallerRotary(t *testing.T) {
 		}
 	}
 	// The default script was used: the line names none.
-	if len(f.scripts) != 1 || f.scripts[0] == nil || !strings.Contains(f.scripts[0].String(), `ATDT \T`) {
+	if len(f.scripts) != 1 || f.scripts[0] == nil || f.scripts[0].String() != mustParse(t, callback.DefaultScript).String() {
 		t.Errorf("script %v, want the default callback script", f.scripts)
 	}
 	if st := lineState(tb, 2); st != lines.Connected {
@@ -400,4 +400,13 @@ func FuzzCheckNumber(f *testing.F) {
 			t.Errorf("accepted %q", n)
 		}
 	})
+}
+
+func mustParse(t *testing.T, text string) *chat.Script {
+	t.Helper()
+	s, err := chat.Parse(text)
+	if err != nil {
+		t.Fatalf("parse %q: %v", text, err)
+	}
+	return s
 }
