@@ -175,13 +175,20 @@ func (c *Caller) readMore(deadline time.Time) error {
 // text up to and including it. It fails when ctx ends or the call ends first; the error
 // then quotes what did arrive.
 func (c *Caller) Expect(ctx context.Context, want string) (string, error) {
+	_, got, err := c.ExpectAny(ctx, want)
+	return got, err
+}
+
+// ExpectAny is Expect for several possible texts: it returns the index of the one that
+// arrived first (ending earliest in the received text) and the text up to and including it.
+func (c *Caller) ExpectAny(ctx context.Context, wants ...string) (int, string, error) {
 	for {
-		got, rest, found := c.take(want)
+		i, got, rest, found := c.take(wants)
 		if found {
-			return got, nil
+			return i, got, nil
 		}
 		if ctx.Err() != nil {
-			return rest, fmt.Errorf("caller %s: expect %q: %w; got %q", c.Number, want, ctx.Err(), rest)
+			return -1, rest, fmt.Errorf("caller %s: expect %q: %w; got %q", c.Number, wants, ctx.Err(), rest)
 		}
 		// Short reads, so that ctx is looked at often even without a deadline.
 		deadline, _ := ctx.Deadline()
@@ -190,26 +197,31 @@ func (c *Caller) Expect(ctx context.Context, want string) (string, error) {
 			deadline = step
 		}
 		if err := c.readMore(deadline); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			got, rest, found := c.take(want)
+			i, got, rest, found := c.take(wants)
 			if found {
-				return got, nil
+				return i, got, nil
 			}
-			return rest, fmt.Errorf("expect %q: %w; got %q", want, err, rest)
+			return -1, rest, fmt.Errorf("expect %q: %w; got %q", wants, err, rest)
 		}
 	}
 }
 
-// take consumes the unread text up to and including want, if it has arrived; otherwise it
-// returns the unread text.
-func (c *Caller) take(want string) (got, rest string, found bool) {
+// take consumes the received text up to the end of whichever of wants ends first.
+func (c *Caller) take(wants []string) (which int, got, rest string, found bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rest = c.seen.String()[c.used:]
-	if i := strings.Index(rest, want); i >= 0 {
-		c.used += i + len(want)
-		return rest[:i+len(want)], "", true
+	which, end := -1, 0
+	for i, w := range wants {
+		if j := strings.Index(rest, w); j >= 0 && (which < 0 || j+len(w) < end) {
+			which, end = i, j+len(w)
+		}
 	}
-	return "", rest, false
+	if which < 0 {
+		return -1, "", rest, false
+	}
+	c.used += end
+	return which, rest[:end], "", true
 }
 
 // WaitHangup reads until the far end hangs up and returns what arrived meanwhile.
