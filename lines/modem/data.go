@@ -50,8 +50,8 @@ const drainWindow = 20 * time.Millisecond
 // DataConn is the data stream of a connected call. Read returns the caller's bytes and, once
 // the call has ended and everything received before has been delivered, ErrCarrierLost (far
 // side) or ErrHungUp (Hangup on this side). Carrier is watched by polling DCD when the port
-// has modem control, otherwise by spotting "\r\nNO CARRIER\r\n" in the stream; then bytes
-// that might be the start of that text are held back, for at most Options.HoldBack.
+// has modem control, and always by spotting "\r\nNO CARRIER\r\n" in the stream; bytes that
+// might be the start of that text are held back, for at most Options.HoldBack.
 //
 // Read, Write and SetReadDeadline may be called from different goroutines; Reads are
 // serialised.
@@ -145,16 +145,16 @@ func (dc *DataConn) feed(b []byte) {
 			b = b[1:]
 		}
 	}
-	if dc.mc != nil {
-		if dc.err != nil {
-			// Draining after DCD dropped: the modem's own NO CARRIER is not the caller's.
-			if i := bytes.Index(b, []byte(noCarrier)); i >= 0 {
-				b = b[:i]
-			}
+	if dc.mc != nil && dc.err != nil {
+		// Draining after DCD dropped: the modem's own NO CARRIER is not the caller's.
+		if i := bytes.Index(b, []byte(noCarrier)); i >= 0 {
+			b = b[:i]
 		}
 		dc.pending = append(dc.pending, b...)
 		return
 	}
+	// The stream is scanned even where DCD is polled: the modem's NO CARRIER can arrive
+	// before the next poll, and must never reach the session as the caller's input.
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if dc.st == 0 && c != noCarrier[0] {

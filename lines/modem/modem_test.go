@@ -835,3 +835,18 @@ func BenchmarkDataConnScan(b *testing.B) {
 		dc.mu.Unlock()
 	}
 }
+
+// TestNoCarrierTextBeforeDCDPoll: on a port with modem control the modem's NO CARRIER can
+// arrive before the next DCD poll; it must end the call, never reach the caller's data.
+func TestNoCarrierTextBeforeDCDPoll(t *testing.T) {
+	checkGoroutines(t)
+	f := newFakeModem("/dev/ttyS6")
+	m := connectedFake(t, &fakeMCPort{f}, f, Options{CarrierPoll: time.Hour, HoldBack: time.Second})
+	dc := m.Data()
+	f.emit("last line\r\n")
+	f.dropCarrier(true)
+	got, err := readAll(t, dc)
+	if got != "last line\r\n" || !errors.Is(err, ErrCarrierLost) {
+		t.Errorf("read %q, %v; want %q, ErrCarrierLost", got, err, "last line\r\n")
+	}
+}
