@@ -58,6 +58,9 @@ type CHAP struct {
 	ID        byte          // the Identifier of the Challenge/Response (RFC 1994 §4.1)
 	Challenge []byte        // the Challenge Value the NAS sent
 	Response  []byte        // the peer's Response Value (16 bytes for MD5)
+	// For MS-CHAPv2, Challenge is the 16-byte Authenticator Challenge and Response the
+	// 49-byte Response Value: Peer-Challenge(16), Reserved(8), NT-Response(24), Flags(1)
+	// (RFC 2759 §4).
 }
 
 // Prompter asks the user something mid-authentication: a RADIUS Access-Challenge, or a
@@ -105,8 +108,29 @@ type Profile struct {
 	Class          [][]byte // RADIUS Class attributes, echoed in accounting
 	Autocommand    string   // IOS autocommand, e.g. "ppp"
 	ReplyMessage   string   // shown to the user
+	// Routes are per-user routes to install while the session lasts (RADIUS Framed-Route,
+	// TACACS+ route).
+	Routes []Route
+	// AuthenticatorResponse is the MS-CHAPv2 authenticator response ("S=" and 40 hex digits,
+	// RFC 2759 §5) the server computed, for the Success packet; empty if the backend gave none.
+	AuthenticatorResponse string
+	// Netmask is RADIUS Framed-IP-Netmask; zero = unset (a point-to-point link needs none).
+	Netmask netip.Addr
+	// InterimInterval is how often to send Interim-Update accounting (RADIUS
+	// Acct-Interim-Interval, at least 60 s per RFC 2869 §5.16); 0 = none asked for.
+	InterimInterval time.Duration
+	// MTU is RADIUS Framed-MTU; 0 = unset.
+	MTU int
+	// PortLimit is RADIUS Port-Limit, the most ports (links) the user may hold; 0 = unset.
+	PortLimit int
 	// Source names the method that answered: "local", "radius 127.0.0.1:1812", ...
 	Source string
+}
+
+// Route is one per-user route: traffic for Prefix goes to Gateway (zero = the user's link).
+type Route struct {
+	Prefix  netip.Prefix
+	Gateway netip.Addr
 }
 
 // Callback is a user's callback entitlement (REFERENCE §1, §2).

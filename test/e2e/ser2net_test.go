@@ -54,6 +54,7 @@ import (
 	"github.com/dialback/nas/lines"
 	"github.com/dialback/nas/lines/rfc2217"
 	"github.com/dialback/nas/lines/serial"
+	"github.com/dialback/nas/test/e2e/peer"
 )
 
 // ser2netGuard bounds every wait in this test; it only fires when something is broken.
@@ -68,10 +69,7 @@ func TestSer2netRFC2217(t *testing.T) {
 		}
 	}
 	if err != nil {
-		if os.Getenv("E2E_REQUIRED") == "1" {
-			t.Fatalf("ser2net not installed (apt-get install ser2net): %v", err)
-		}
-		t.Skipf("ser2net not installed (apt-get install ser2net); set E2E_REQUIRED=1 to make this fatal")
+		peer.Missing(t, "ser2net not installed (apt-get install ser2net): %v", err)
 	}
 
 	master, slave, err := pty.Open()
