@@ -47,6 +47,24 @@ var envReplacer = strings.NewReplacer(keyDelim, "_", "-", "_", ".", "_")
 //	NAS_PSTN_CONNECT_SPEED       pstn.connect-speed
 //	NAS_LOG_LEVEL                log.level
 //	NAS_LOG_FORMAT               log.format
+//	NAS_RADIUS_DEAD_TIME         radius.dead-time
+//	NAS_RADIUS_NAS_IDENTIFIER    radius.nas-identifier
+//	NAS_RADIUS_NAS_IP_ADDRESS    radius.nas-ip-address
+//	NAS_RADIUS_DYNAMIC_AUTHOR_LISTEN radius.dynamic-author.listen
+//	NAS_ACCOUNTING_SPOOL         accounting.spool
+//	NAS_ACCOUNTING_POLICY        accounting.policy
+//	NAS_ACCOUNTING_METHODS       accounting.methods
+//	NAS_ACCOUNTING_RETENTION_DELETE accounting.retention.delete
+//	NAS_ACCOUNTING_RETENTION_MAX_AGE accounting.retention.max-age
+//	NAS_ACCOUNTING_RETENTION_MAX_BYTES accounting.retention.max-bytes
+//	NAS_PPP_AUTHENTICATION       ppp.authentication
+//	NAS_PPP_CALLBACK             ppp.callback
+//	NAS_PPP_KEEPALIVE            ppp.keepalive
+//	NAS_PPP_KEEPALIVE_RETRIES    ppp.keepalive-retries
+//	NAS_PPP_LOCAL_ADDRESS        ppp.local-address
+//	NAS_PPP_DNS                  ppp.dns
+//	NAS_PPP_POOL                 ppp.pool
+//	NAS_PPP_MRU                  ppp.mru
 //
 // An empty variable counts as unset (viper's rule). Values are text and are parsed as the
 // key's type; a bad one is reported under the key's path like any other problem.

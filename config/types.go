@@ -23,6 +23,150 @@ type Config struct {
 	// port is "sim:NUMBER".
 	PSTN PSTN `mapstructure:"pstn"`
 	Log  Log  `mapstructure:"log"`
+	// RADIUS is the RADIUS server group (IOS `aaa group server radius`) and the RFC 5176
+	// dynamic-authorization listener.
+	RADIUS RADIUS `mapstructure:"radius"`
+	// TACACS is the TACACS+ server group (IOS `aaa group server tacacs+`).
+	TACACS TACACS `mapstructure:"tacacs"`
+	// Accounting is the durable accounting spool, its destinations and exporters.
+	Accounting Accounting `mapstructure:"accounting"`
+	// PPP holds the interface-level PPP settings of the async lines (IOS `interface
+	// Group-Async` / `ppp ...`).
+	PPP PPP `mapstructure:"ppp"`
+	// IPPools are the address pools (IOS `ip local pool NAME START END`).
+	IPPools []IPPool `mapstructure:"ip-pools"`
+}
+
+// RADIUS configures the RADIUS client.
+type RADIUS struct {
+	// Servers are tried in order (IOS `server-private`); the next one is used only when a
+	// server does not answer.
+	Servers []RADIUSServer `mapstructure:"servers"`
+	// DeadTime is how long a server that did not answer is skipped (IOS `deadtime`, minutes
+	// there; 0 = never marked dead).
+	DeadTime time.Duration `mapstructure:"dead-time"`
+	// NASIdentifier is sent as NAS-Identifier (default: hostname).
+	NASIdentifier string `mapstructure:"nas-identifier"`
+	// NASIPAddress is sent as NAS-IP-Address (IOS `ip radius source-interface`); "" = none.
+	NASIPAddress string `mapstructure:"nas-ip-address"`
+	// CallbackIDs maps a Callback-Id value (RFC 2865 §5.20) to the number it stands for.
+	CallbackIDs map[string]string `mapstructure:"callback-ids"`
+	// DynamicAuthor is the RFC 5176 Disconnect/CoA listener (IOS `aaa server radius
+	// dynamic-author`).
+	DynamicAuthor DynamicAuthor `mapstructure:"dynamic-author"`
+}
+
+// RADIUSServer is one RADIUS server.
+type RADIUSServer struct {
+	Address  string `mapstructure:"address"`   // host or IP
+	AuthPort int    `mapstructure:"auth-port"` // default 1812
+	AcctPort int    `mapstructure:"acct-port"` // default 1813
+	Secret   string `mapstructure:"secret"`
+	// Timeout is the wait for each try (IOS `timeout`, default 5s).
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Retransmits is how many times a request is resent (IOS `retransmit`, default 3).
+	Retransmits *int `mapstructure:"retransmits"`
+	// Legacy accepts replies without Message-Authenticator from this server (BlastRADIUS,
+	// CVE-2024-3596: leave off unless the server cannot sign its replies).
+	Legacy bool `mapstructure:"legacy"`
+}
+
+// DynamicAuthor is the RFC 5176 listener.
+type DynamicAuthor struct {
+	// Listen is the UDP address, e.g. "127.0.0.1:3799"; "" = off.
+	Listen  string              `mapstructure:"listen"`
+	Clients []DynamicAuthClient `mapstructure:"clients"`
+}
+
+// DynamicAuthClient is a host allowed to send Disconnect and CoA requests (IOS `client`).
+type DynamicAuthClient struct {
+	Address string `mapstructure:"address"`
+	Secret  string `mapstructure:"secret"`
+}
+
+// TACACS configures the TACACS+ client.
+type TACACS struct {
+	Servers []TACACSServer `mapstructure:"servers"`
+}
+
+// TACACSServer is one TACACS+ server.
+type TACACSServer struct {
+	Address string `mapstructure:"address"` // host:port (port default 49)
+	Secret  string `mapstructure:"secret"`
+	// Timeout bounds each exchange (IOS `timeout`, default 5s).
+	Timeout time.Duration `mapstructure:"timeout"`
+	// SingleConnection keeps one connection open for many sessions (IOS `single-connection`).
+	SingleConnection bool `mapstructure:"single-connection"`
+	// TLS, when set, runs TACACS+ over TLS 1.3.
+	TLS *TACACSTLS `mapstructure:"tls"`
+}
+
+// TACACSTLS is the TLS transport of a TACACS+ server.
+type TACACSTLS struct {
+	CA         string `mapstructure:"ca"`          // PEM file of the CA that signs the server's certificate
+	Cert       string `mapstructure:"cert"`        // optional client certificate (PEM)
+	Key        string `mapstructure:"key"`         // its key (PEM)
+	ServerName string `mapstructure:"server-name"` // name to verify; default: the address's host
+}
+
+// Accounting configures the accounting spool (IOS `aaa accounting ... start-stop group ...`).
+type Accounting struct {
+	// Spool is the spool directory. Records are written here before a call goes on.
+	Spool string `mapstructure:"spool"`
+	// Policy is what happens when the spool cannot be written: refuse (new calls are not
+	// answered; the default) or answer.
+	Policy string `mapstructure:"policy"`
+	// Methods are the destinations: radius, tacacs (IOS `aaa accounting network default
+	// start-stop group radius`). Empty = records stay in the spool for the exporters.
+	Methods []string `mapstructure:"methods"`
+	// Retention of delivered records.
+	Retention Retention `mapstructure:"retention"`
+	// Exporters write the records continuously to rotated files.
+	Exporters []Exporter `mapstructure:"exporters"`
+}
+
+// Retention says how long delivered records are kept in the archive, for exports.
+type Retention struct {
+	Delete   bool          `mapstructure:"delete"`    // delete delivered records at once
+	MaxAge   time.Duration `mapstructure:"max-age"`   // default 31 days
+	MaxBytes int64         `mapstructure:"max-bytes"` // default 1 GiB
+}
+
+// Exporter writes accounting records to rotated files.
+type Exporter struct {
+	Name    string `mapstructure:"name"`
+	Format  string `mapstructure:"format"` // csv | jsonl | detail
+	Dir     string `mapstructure:"dir"`
+	MaxSize int64  `mapstructure:"max-size"` // rotate at this size too (bytes); 0 = daily only
+}
+
+// PPP holds the PPP settings of the async lines.
+type PPP struct {
+	// Authentication is the order of protocols offered (IOS `ppp authentication chap pap`):
+	// chap, ms-chap-v2, pap.
+	Authentication []string `mapstructure:"authentication"`
+	// Callback is "" (off), "accept" (honour RFC 1570/CBCP requests) or "initiate" (also
+	// call back entitled users who did not ask) (IOS `ppp callback accept|initiate`).
+	Callback string `mapstructure:"callback"`
+	// Keepalive is the LCP echo interval (IOS `keepalive 10`); 0 = off.
+	Keepalive *time.Duration `mapstructure:"keepalive"`
+	// KeepaliveRetries is how many unanswered echoes end the link (IOS `keepalive 10 5`).
+	KeepaliveRetries int `mapstructure:"keepalive-retries"`
+	// LocalAddress is the NAS's address on every PPP link (IOS `ip unnumbered`).
+	LocalAddress string `mapstructure:"local-address"`
+	// DNS are offered to callers that ask (RFC 1877; IOS `async-bootp dns-server`).
+	DNS []string `mapstructure:"dns"`
+	// Pool is the default address pool (IOS `peer default ip address pool NAME`).
+	Pool string `mapstructure:"pool"`
+	// MRU is the MRU asked for (default 1500).
+	MRU int `mapstructure:"mru"`
+}
+
+// IPPool is an address pool (IOS `ip local pool NAME START END`).
+type IPPool struct {
+	Name  string `mapstructure:"name"`
+	Start string `mapstructure:"start"`
+	End   string `mapstructure:"end"`
 }
 
 // LineSpec is one `lines` entry: settings for a single TTY or a range of them.
