@@ -37,7 +37,7 @@ const (
 	// CHAPMD5 is CHAP with MD5 (RFC 1994 §3). The zero value of CHAPAlgorithm also means MD5,
 	// so a CHAP built without a Type is the one RFC 1994 defines.
 	CHAPMD5 CHAPAlgorithm = 5
-	// CHAPMSv2 is MS-CHAPv2 (RFC 2759 §2); no backend verifies it yet.
+	// CHAPMSv2 is MS-CHAPv2 (RFC 2759 §2); verified by aaa/local, RADIUS and TACACS+.
 	CHAPMSv2 CHAPAlgorithm = 0x81
 )
 

@@ -81,12 +81,13 @@ func (e *Encoder) SetACCM(accm uint32) {
 // ACCM returns the transmit Async-Control-Character-Map.
 func (e *Encoder) ACCM() uint32 { return e.accm }
 
-// SetACFC says whether the address and control fields may be omitted (the peer acked our
-// Address-and-Control-Field-Compression option, RFC 1661 §6.6).
+// SetACFC says whether the address and control fields may be omitted: the peer asked for
+// Address-and-Control-Field-Compression in its Configure-Request and we acked it (RFC 1661
+// §6.6: the option tells the peer that its sender can receive compressed fields).
 func (e *Encoder) SetACFC(on bool) { e.acfc = on }
 
-// SetPFC says whether the protocol field may be sent in one octet (the peer acked our
-// Protocol-Field-Compression option, RFC 1661 §6.5).
+// SetPFC says whether the protocol field may be sent in one octet: the peer asked for
+// Protocol-Field-Compression in its Configure-Request and we acked it (RFC 1661 §6.5).
 func (e *Encoder) SetPFC(on bool) { e.pfc = on }
 
 // MaxEncodedLen is the most bytes AppendFrame appends for an information field of n octets:

@@ -1,5 +1,5 @@
 // Package local is the AAA method "local": the IOS `username` table from the configuration.
-// It authenticates login, PAP and CHAP-MD5 requests, authorizes with each user's callback
+// It authenticates login, PAP, CHAP-MD5 and MS-CHAPv2 requests, authorizes with each user's callback
 // entitlement and autocommand, and keeps an unknown user indistinguishable from a wrong password.
 package local
 
@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/dialback/nas/aaa"
+	"github.com/dialback/nas/aaa/mschap"
 	"github.com/dialback/nas/config"
 )
 
@@ -219,8 +220,9 @@ func (l *Local) CHAPCapable(name string) bool {
 	return ok && u.kind == secretClear
 }
 
-// Authenticate implements aaa.Method: CHAP-MD5 when r.CHAP is set, otherwise the login or PAP
-// password. On success the profile carries the user's callback entitlement and autocommand.
+// Authenticate implements aaa.Method: CHAP-MD5 or MS-CHAPv2 when r.CHAP is set, otherwise the
+// login or PAP password. On success the profile carries the user's callback entitlement and
+// autocommand, and for MS-CHAPv2 the authenticator response for the Success packet.
 func (l *Local) Authenticate(ctx context.Context, r *aaa.Request) (*aaa.Profile, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local: authentication of %q: %w", r.User, err)
@@ -244,25 +246,46 @@ func (l *Local) Authenticate(ctx context.Context, r *aaa.Request) (*aaa.Profile,
 }
 
 func (l *Local) chap(ctx context.Context, r *aaa.Request, u *user, known bool) (*aaa.Profile, error) {
-	if t := r.CHAP.Type; t != 0 && t != aaa.CHAPMD5 {
+	verify := func(secret string) (bool, string) { return aaa.VerifyCHAPMD5(secret, r.CHAP), "" }
+	switch t := r.CHAP.Type; t {
+	case 0, aaa.CHAPMD5:
+	case aaa.CHAPMSv2:
+		verify = func(secret string) (bool, string) { return verifyMSCHAPv2(r.User, secret, r.CHAP) }
+	default:
 		// Decided before the user lookup, so it says nothing about the user.
 		return nil, &aaa.RejectError{Method: Name, Reason: t.String() + " is not supported"}
 	}
 	switch {
 	case !known:
-		aaa.VerifyCHAPMD5(l.dummy.clear, r.CHAP)
+		verify(l.dummy.clear)
 		return nil, l.reject(ctx, r, "unknown user")
 	case u.kind == secretNone:
-		aaa.VerifyCHAPMD5(l.dummy.clear, r.CHAP)
+		verify(l.dummy.clear)
 		return nil, l.reject(ctx, r, "user has no password configured (authorization only)")
 	case u.kind != secretClear:
-		aaa.VerifyCHAPMD5(l.dummy.clear, r.CHAP)
+		verify(l.dummy.clear)
 		return nil, l.reject(ctx, r, "CHAP needs a cleartext secret but the user has "+u.kind.String()+
 			"; set password instead of password-hash, or use PAP")
-	case !aaa.VerifyCHAPMD5(u.clear, r.CHAP):
-		return nil, l.reject(ctx, r, "wrong CHAP response")
 	}
-	return u.profile(), nil
+	ok, authResp := verify(u.clear)
+	if !ok {
+		return nil, l.reject(ctx, r, "wrong CHAP response ("+r.CHAP.Type.String()+")")
+	}
+	p := u.profile()
+	p.AuthenticatorResponse = authResp
+	return p, nil
+}
+
+// verifyMSCHAPv2 checks a 49-octet MS-CHAPv2 Response Value against the cleartext secret and
+// returns the authenticator response for the Success packet (RFC 2759 §4, §5). A malformed
+// response costs the same hashing as a wrong one.
+func verifyMSCHAPv2(user, secret string, c *aaa.CHAP) (bool, string) {
+	peer, nt, err := mschap.ParseResponse(c.Response)
+	if err != nil {
+		mschap.Verify(user, secret, c.Challenge, make([]byte, mschap.ChallengeLen), nil)
+		return false, ""
+	}
+	return mschap.Verify(user, secret, c.Challenge, peer, nt)
 }
 
 // Authorize implements aaa.Method: the profile of a configured user, without credentials.

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/dialback/nas/aaa"
+	"github.com/dialback/nas/aaa/mschap"
 	"github.com/dialback/nas/config"
 )
 
@@ -53,6 +54,31 @@ func chapFor(id byte, secret string, challenge []byte) *aaa.CHAP {
 	return &aaa.CHAP{Type: aaa.CHAPMD5, ID: id, Challenge: challenge, Response: r[:]}
 }
 
+func msFor(user, secret string, challenge []byte) *aaa.CHAP {
+	peer := []byte("peer-challenge!!")
+	nt := mschap.GenerateNTResponse(challenge, peer, user, secret)
+	return &aaa.CHAP{Type: aaa.CHAPMSv2, ID: 9, Challenge: challenge, Response: mschap.AppendResponse(nil, peer, nt[:])}
+}
+
+// MS-CHAPv2 success carries the authenticator response the peer checks (RFC 2759 §5).
+func TestMSCHAPv2AuthenticatorResponse(t *testing.T) {
+	l, _ := newTable(t, testUsers(t))
+	challenge := []byte("0123456789abcdef")
+	c := msFor("alice", "wonderland", challenge)
+	p, err := l.Authenticate(context.Background(), &aaa.Request{Service: aaa.ServicePPP, User: "alice", CHAP: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, nt, _ := mschap.ParseResponse(c.Response)
+	if !mschap.CheckAuthenticatorResponse("wonderland", nt, peer, challenge, "alice", p.AuthenticatorResponse) {
+		t.Errorf("AuthenticatorResponse %q does not check", p.AuthenticatorResponse)
+	}
+	md5, err := l.Authenticate(context.Background(), &aaa.Request{Service: aaa.ServicePPP, User: "alice", CHAP: chapFor(1, "wonderland", challenge)})
+	if err != nil || md5.AuthenticatorResponse != "" {
+		t.Errorf("CHAP-MD5 profile = %+v, %v; want no authenticator response", md5, err)
+	}
+}
+
 func TestAuthenticate(t *testing.T) {
 	l, logs := newTable(t, testUsers(t))
 	challenge := []byte("0123456789abcdef")
@@ -86,7 +112,17 @@ func TestAuthenticate(t *testing.T) {
 		{name: "chap on sha512 user", req: aaa.Request{User: "carol", CHAP: chapFor(1, "Hello world!", challenge)}, logWhy: "CHAP needs a cleartext secret", generic: true},
 		{name: "chap unknown user", req: aaa.Request{User: "mallory", CHAP: good}, logWhy: "unknown user", generic: true},
 		{name: "chap no password", req: aaa.Request{User: "dave", CHAP: good}, logWhy: "no password configured", generic: true},
-		{name: "ms-chapv2 not supported", req: aaa.Request{User: "alice", CHAP: &aaa.CHAP{Type: aaa.CHAPMSv2, Response: make([]byte, 49)}}},
+		{name: "ms-chapv2 good", req: aaa.Request{User: "alice", CHAP: msFor("alice", "wonderland", challenge)}, ok: true},
+		{name: "ms-chapv2 wrong secret", req: aaa.Request{User: "alice", CHAP: msFor("alice", "wonderlanD", challenge)}, logWhy: "wrong CHAP response", generic: true},
+		{name: "ms-chapv2 other challenge", req: aaa.Request{User: "alice", CHAP: func() *aaa.CHAP {
+			c := msFor("alice", "wonderland", challenge)
+			c.Challenge = []byte("0123456789abcdeF")
+			return c
+		}()}, logWhy: "wrong CHAP response", generic: true},
+		{name: "ms-chapv2 malformed", req: aaa.Request{User: "alice", CHAP: &aaa.CHAP{Type: aaa.CHAPMSv2, Challenge: challenge, Response: make([]byte, 48)}}, logWhy: "wrong CHAP response", generic: true},
+		{name: "ms-chapv2 unknown user", req: aaa.Request{User: "mallory", CHAP: msFor("mallory", "wonderland", challenge)}, logWhy: "unknown user", generic: true},
+		{name: "ms-chapv2 on bcrypt user", req: aaa.Request{User: "bob", CHAP: msFor("bob", "builder", challenge)}, logWhy: "CHAP needs a cleartext secret", generic: true},
+		{name: "ms-chap v1 not supported", req: aaa.Request{User: "alice", CHAP: &aaa.CHAP{Type: 0x80, Challenge: challenge, Response: make([]byte, 49)}}},
 	}
 	var genericMsg string
 	for _, tt := range tests {

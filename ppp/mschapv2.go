@@ -1,0 +1,58 @@
+package ppp
+
+import (
+	"crypto/rand"
+	"fmt"
+	"strings"
+
+	"github.com/dialback/nas/aaa/mschap"
+)
+
+// MS-CHAPv2 error code for a failed authentication in the Failure message (RFC 2759 §6).
+const mschapErrAuthFailure = 691 // ERROR_AUTHENTICATION_FAILURE
+
+// MSCHAPv2Verify checks an MS-CHAPv2 NT-Response against the cleartext password (RFC 2759
+// §8.1) and returns, on success, the authenticator response "S=" and 40 hex digits for the
+// Success packet (RFC 2759 §8.7). The user name is the CHAP Name; a "DOMAIN\" prefix does not
+// enter the hash. The comparison is constant-time.
+func MSCHAPv2Verify(user, password string, authChallenge, peerChallenge, ntResponse []byte) (ok bool, authenticatorResponse string) {
+	return mschap.Verify(user, password, authChallenge, peerChallenge, ntResponse)
+}
+
+// mschapv2SuccessMessage is the Message of a Success packet: "S=<auth_string> M=<message>"
+// (RFC 2759 §5). Without an authenticator response (a backend that gave none) only the
+// message goes out, and a conforming peer will hang up.
+func mschapv2SuccessMessage(authResp, msg string) string {
+	if authResp == "" {
+		return "M=" + msg
+	}
+	return authResp + " M=" + msg
+}
+
+// mschapv2FailureMessage is the Message of a Failure packet (RFC 2759 §6): error 691, no
+// retry, a fresh challenge (which only a retry would use), version 3.
+func mschapv2FailureMessage(msg string) string {
+	var c [16]byte
+	_, _ = rand.Read(c[:])
+	return fmt.Sprintf("E=%d R=0 C=%X V=3 M=%s", mschapErrAuthFailure, c[:], msg)
+}
+
+// parseMSCHAPv2Success splits a Success Message into the authenticator response ("S=" and 40
+// hex digits) and the text after " M=". ok is false if the message does not start with an
+// authenticator response.
+func parseMSCHAPv2Success(m string) (authResp, text string, ok bool) {
+	const n = 2 + 40
+	if len(m) < n || !strings.HasPrefix(m, "S=") {
+		return "", "", false
+	}
+	for _, c := range m[2:n] {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return "", "", false
+		}
+	}
+	rest := m[n:]
+	if i := strings.Index(rest, "M="); i >= 0 {
+		text = rest[i+2:]
+	}
+	return m[:n], text, true
+}
