@@ -123,6 +123,10 @@ type Profile struct {
 	MTU int
 	// PortLimit is RADIUS Port-Limit, the most ports (links) the user may hold; 0 = unset.
 	PortLimit int
+	// PrivLevel is the EXEC privilege level AAA granted (TACACS+ priv-lvl, 0-15; IOS sends
+	// priv-lvl=15 as a mandatory AV for administrators); 0 = unset. The NAS's EXEC has no
+	// privileged commands, so it is carried for logs and accounting only.
+	PrivLevel int
 	// Source names the method that answered: "local", "radius 127.0.0.1:1812", ...
 	Source string
 }

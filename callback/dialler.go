@@ -53,6 +53,9 @@ type Job struct {
 	FirstLine int
 	// Profile is the first leg's AAA profile (for logs; the callback leg asks AAA again).
 	Profile *aaa.Profile
+	// MultiSessionID is the first leg's Acct-Session-Id, which the callback leg's accounting
+	// carries as Acct-Multi-Session-Id (RFC 2866 §5.11); "" without accounting.
+	MultiSessionID string
 }
 
 // Lines is what the dialler needs from the owner of the lines' modems (the session server).

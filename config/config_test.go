@@ -173,8 +173,8 @@ lines:
 
 		// AAA.
 		{"aaa empty list", doc("aaa: {login: []}"), "aaa.login", "at least one method"},
-		{"aaa radius", doc("aaa: {ppp: [local, radius]}"), "aaa.ppp[1]", "radius: not configured"},
-		{"aaa tacacs", doc("aaa: {login: [tacacs]}"), "aaa.login[0]", "tacacs: not configured"},
+		{"aaa radius", doc("aaa: {ppp: [local, radius]}"), "aaa.ppp[1]", "radius: no RADIUS servers are configured"},
+		{"aaa tacacs", doc("aaa: {login: [tacacs]}"), "aaa.login[0]", "tacacs: no TACACS+ servers are configured"},
 		{"aaa unknown method", doc("aaa: {arap: [ldap]}"), "aaa.arap[0]", `"ldap" is not one of local, radius, tacacs`},
 		{"aaa twice", doc("aaa: {login: [local, local]}"), "aaa.login[1]", "listed twice"},
 

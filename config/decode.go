@@ -19,7 +19,7 @@ var (
 	durationType  = reflect.TypeFor[time.Duration]()
 	lineSpecType  = reflect.TypeFor[LineSpec]()
 	userType      = reflect.TypeFor[User]()
-	secretFields  = map[string]bool{"password": true, "password-hash": true}
+	secretFields  = map[string]bool{"password": true, "password-hash": true, "secret": true}
 	durationHint  = `write Go syntax such as "30s", "2m" or "1h30m", or a plain integer meaning seconds`
 	maxDurationS  = int64(math.MaxInt64 / int64(time.Second))
 	stringyFields = map[reflect.Type]map[string]bool{
@@ -82,7 +82,7 @@ func (d *decoder) decode(path string, raw any, v reflect.Value, secret bool) {
 			d.errs.add(path, "got %s, want text", show())
 		}
 
-	case reflect.Int:
+	case reflect.Int, reflect.Int64: // Int64: byte sizes (accounting retention, exporters)
 		n, msg := toInt(raw, fromText)
 		if msg != "" {
 			d.errs.add(path, "%s %s", show(), msg)
@@ -175,6 +175,12 @@ func (d *decoder) decodeSlice(path string, raw any, v reflect.Value, fromText bo
 		elem := out.Index(i)
 		if et == lineSpecType {
 			elem.Set(reflect.ValueOf(DefaultLine()))
+		}
+		if et == radiusServerType {
+			elem.Set(reflect.ValueOf(DefaultRADIUSServer()))
+		}
+		if et == tacacsServerType {
+			elem.Set(reflect.ValueOf(DefaultTACACSServer()))
 		}
 		d.decode(p, item, elem, false)
 	}

@@ -174,6 +174,8 @@ func (c *Config) ApplyDefaults() {
 	if c.Callback.PromptTimeout == 0 {
 		c.Callback.PromptTimeout = DefaultPromptTimeout
 	}
+	c.RADIUS.applyDefaults()
+	c.TACACS.applyDefaults()
 	if c.PSTN.RingPeriod == 0 {
 		c.PSTN.RingPeriod = DefaultRingPeriod
 	}

@@ -27,6 +27,10 @@ func FuzzParse(f *testing.F) {
 		"{1: 2, [3]: 4}",
 		"lines:\n  - lines: 1\n    port: \"sim:1\"\n    modem: {1: 2}\n",
 		"chat-scripts: {\"a::b\": x, \"\": y, \"c d\": z}",
+		"aaa: {login: [radius, local]}\nradius: {servers: [{address: 10.0.0.1, secret: s, retransmits: 0}, {address: \"h:1\", auth-port: 0, timeout: 1ms}], dead-time: 1h, callback-ids: {A: \"55x\"}, dynamic-author: {listen: \":3799\", clients: [{address: \"::1\", secret: c}, {address: h}]}}",
+		"ppp: {authentication: [chap, pap, chap], callback: initiate, keepalive: 0, dns: [1.2.3.4, \"::1\", x], pool: p}\nip-pools: [{name: p, start: 10.0.0.9, end: 10.0.0.1}, {name: q, start: 10.0.0.5}, {start: 1.1.1.1, end: 255.255.255.255}]",
+		"aaa: {login: [tacacs, local]}\ntacacs: {servers: [{address: \"[::1]\", secret: s}, {address: \"h:0\", tls: {ca: /nonexistent}}, {address: \"a:b:c\", timeout: -1}]}",
+		"accounting: {spool: rel, policy: x, methods: [radius, local, radius], retention: {delete: true, max-age: 1m, max-bytes: 9223372036854775807}, exporters: [{format: csv, dir: /s/x}, {name: \".a\", format: jsonl, dir: /y, max-size: -1}, {format: csv, dir: /z}]}\npstn: {expose: [{number: \"1\", link: /a}, {number: \"\", link: /a}]}",
 	} {
 		f.Add([]byte(s))
 	}

@@ -205,6 +205,7 @@ func (c *Config) normalize() {
 		s.Script.Startup = strings.ToLower(s.Script.Startup)
 		s.Script.Dialer = strings.ToLower(s.Script.Dialer)
 	}
+	c.TACACS.addDefaultPorts()
 }
 
 // overlay sets the dotted key in tree to val, creating mappings on the way. When the file

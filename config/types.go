@@ -289,6 +289,18 @@ type PSTN struct {
 	Latency      time.Duration `mapstructure:"latency"`
 	// ConnectSpeed is the speed reported in CONNECT (default 33600).
 	ConnectSpeed int `mapstructure:"connect-speed"`
+	// Expose puts simulated subscribers on host pseudo-terminals, so that programs outside
+	// the NAS (a terminal program, pppd, a load generator) can dial its sim lines with the
+	// subscribers' modems. Linux only.
+	Expose []PSTNExpose `mapstructure:"expose"`
+}
+
+// PSTNExpose is one simulated subscriber on a pseudo-terminal.
+type PSTNExpose struct {
+	Number string `mapstructure:"number"` // the subscriber's number on the simulated exchange
+	// Link is made a symbolic link to the pty's device (replacing what was there), for
+	// programs to open: the device's own name changes from run to run.
+	Link string `mapstructure:"link"`
 }
 
 // Log configures logging.

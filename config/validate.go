@@ -21,8 +21,8 @@ var StandardSpeeds = []int{300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600
 // clearing its entry here once its servers can be configured.
 var aaaMethods = map[string]string{
 	"local":  "",
-	"radius": "not configured: RADIUS servers cannot be configured yet (use local)",
-	"tacacs": "not configured: TACACS+ servers cannot be configured yet (use local)",
+	"radius": "", // usable when radius.servers is non-empty: see radiusMethodProblem
+	"tacacs": "", // usable when tacacs.servers is non-empty: see tacacsMethodProblem
 }
 
 // aaaMethodOrder is the order methods are named in messages.
@@ -391,6 +391,12 @@ func (c *Config) validateAAA(e *collector) {
 		for k, m := range list.methods {
 			p := index(list.key, k)
 			why, known := aaaMethods[m]
+			if m == "radius" {
+				why = c.radiusMethodProblem()
+			}
+			if m == "tacacs" {
+				why = c.tacacsMethodProblem()
+			}
 			switch {
 			case !known:
 				e.add(p, "%q is not one of %s", m, strings.Join(aaaMethodOrder, ", "))
@@ -411,6 +417,7 @@ func (c *Config) validatePSTN(e *collector) {
 	}
 	durRange(e, "pstn.latency", c.PSTN.Latency, 0, maxLatency, "")
 	intRange(e, "pstn.connect-speed", c.PSTN.ConnectSpeed, minConnectSpeed, maxConnectSpeed)
+	c.validatePSTNExpose(e)
 }
 
 // oneOf reports val if it is not in allowed, and says whether it was.

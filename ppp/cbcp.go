@@ -438,6 +438,9 @@ func (s *CBCPServer) Failed() error { return s.err }
 type CBCPClient struct {
 	number string
 	send   func([]byte)
+	// Delay is the callback delay asked for, in whole seconds up to 255 (MS-CBCP §2.2.3);
+	// zero asks for pppd's 5 s. Set it before the first Receive.
+	Delay time.Duration
 
 	id        uint8
 	responded bool
@@ -473,12 +476,16 @@ func (c *CBCPClient) Receive(pkt []byte) {
 			}
 		}
 		var r CBCPOption
+		delay := uint8(pppdCBCPDelay)
+		if c.Delay > 0 {
+			delay = uint8(min((c.Delay+time.Second-1)/time.Second, 0xFF))
+		}
 		switch {
 		case offered[CBCPUser] && c.number != "":
-			r = CBCPOption{Type: CBCPUser, HasDelay: true, Delay: pppdCBCPDelay,
+			r = CBCPOption{Type: CBCPUser, HasDelay: true, Delay: delay,
 				HasAddress: true, AddrType: CBCPAddrPSTN, Number: c.number}
 		case offered[CBCPAdmin]:
-			r = CBCPOption{Type: CBCPAdmin, HasDelay: true, Delay: pppdCBCPDelay}
+			r = CBCPOption{Type: CBCPAdmin, HasDelay: true, Delay: delay}
 		case offered[CBCPNone]:
 			r = CBCPOption{Type: CBCPNone, HasDelay: true} // pppd sends `01 03 00`
 		default:

@@ -385,6 +385,27 @@ func TestCBCPClient(t *testing.T) {
 	}
 }
 
+// A client may ask for a delay other than pppd's 5 s (the lab's callers do, to stay quick); it
+// is sent in whole seconds, rounded up, at most 255.
+func TestCBCPClientDelay(t *testing.T) {
+	for _, tc := range []struct {
+		delay time.Duration
+		want  byte
+	}{{0, 5}, {time.Second, 1}, {1500 * time.Millisecond, 2}, {time.Hour, 255}} {
+		var out []byte
+		c := NewCBCPClient("", func(b []byte) { out = bytes.Clone(b) })
+		c.Delay = tc.delay
+		c.Receive(cbcpHex(t, "01 01 00 07 03 03 00"))
+		if want := cbcpHex(t, "02 01 00 07 03 03"); !bytes.Equal(out, append(want, tc.want)) {
+			t.Errorf("delay %v: response % x, want delay octet %d", tc.delay, out, tc.want)
+		}
+		c.Receive(append(cbcpHex(t, "03 01 00 07 03 03"), tc.want))
+		if r, ok := c.Done(); !ok || r.Delay != time.Duration(tc.want)*time.Second {
+			t.Errorf("delay %v: Done = %+v, %v", tc.delay, r, ok)
+		}
+	}
+}
+
 func TestParseCBCP(t *testing.T) {
 	tests := []struct {
 		name string

@@ -188,6 +188,8 @@ type LinkConfig struct {
 	// CallbackRequest (client): ask to be called back. Op 1 or 3 with the number in Message
 	// (RFC 1570), or op 6 (CBCP) with the number to give in Message.
 	CallbackRequest CallbackRequest
+	// CBCPDelay (client) is the callback delay asked for in CBCP; 0 = pppd's 5 s.
+	CBCPDelay time.Duration
 
 	// Keepalive is the Echo-Request period once LCP is open (IOS `keepalive`); 0 = 10 s,
 	// negative = off. KeepaliveFails unanswered ones end the link; default 5.
@@ -626,9 +628,11 @@ func (l *Link) feed(p []byte) {
 func (l *Link) frame(f Frame) {
 	if f.Protocol == ProtoLCP {
 		l.lcp.fsm.Receive(f.Info)
-		if l.peerTermSeen && l.lcp.fsm.State() != StateStopping {
+		if l.peerTermSeen && (l.lcp.fsm.State() != StateStopping || l.res.Callback != nil) {
 			// Terminate-Ack sent outside Opened: the automaton would carry on negotiating,
-			// but the peer has said it is leaving.
+			// but the peer has said it is leaving. After an agreed callback the Ack has gone
+			// out and the caller is waiting for our call: the Restart period that Stopping
+			// would wait (RFC 1661 §4.4) only delays the callback.
 			l.done = true
 		}
 		if l.terminating {
@@ -1022,6 +1026,7 @@ func (l *Link) authDone(p *aaa.Profile) {
 		if cb := l.lcp.Result().Callback; cb.Requested && cb.Op == CallbackOpCBCP {
 			l.setPhase(PhaseCallback)
 			l.cbcpC = NewCBCPClient(cb.Message, func(b []byte) { l.send(ProtoCBCP, b) })
+			l.cbcpC.Delay = l.cfg.CBCPDelay
 			return
 		}
 		l.startNetwork()

@@ -147,13 +147,16 @@ type sniffer struct {
 	buf []byte
 }
 
-// feed adds raw input and reports what it now matches.
+// feed adds raw input and reports what it now matches. It looks at everything new before
+// trimming to the tail: one read may hold a whole first frame longer than maxSniff (pppd's
+// Configure-Request is 46 octets escaped), and a match keeps all of it for the handler.
 func (s *sniffer) feed(p []byte) Match {
 	s.buf = append(s.buf, p...)
-	if len(s.buf) > maxSniff {
+	m := Sniff(s.buf)
+	if m != MatchPPP && m != MatchARAP && len(s.buf) > maxSniff {
 		s.buf = append(s.buf[:0], s.buf[len(s.buf)-maxSniff:]...)
 	}
-	return Sniff(s.buf)
+	return m
 }
 
 // bytes returns what the sniffer holds (the frame start, for a protocol handler to resume from).

@@ -49,6 +49,9 @@ type Options struct {
 	// Modem is the template for every line's modem driver: its timings and logger. Init,
 	// Answer, AnswerRings and Hangup come from each line's configuration.
 	Modem modem.Options
+	// Accounting is the accounting spool (an *acct.Spool): every leg gets its Start and Stop
+	// there, and lines answer only while it admits calls. Nil: no accounting.
+	Accounting AcctSpool
 }
 
 // Timing holds the server's own durations. Zero fields take the defaults.
@@ -63,6 +66,13 @@ type Timing struct {
 	HangupTimeout time.Duration
 	// Chat holds the timings of the reset and startup scripts.
 	Chat chat.Timing
+	// MinInterim is the shortest Interim-Update interval honoured (default 60 s, RFC 2869
+	// §5.16); tests lower it.
+	MinInterim time.Duration
+	// AdmitPoll is how often a line held down by an unavailable accounting spool asks again.
+	AdmitPoll time.Duration
+	// AcctRetryMax caps the wait between attempts to append a Stop the spool refused.
+	AcctRetryMax time.Duration
 }
 
 // Defaults of Timing.
@@ -85,6 +95,9 @@ func (t Timing) withDefaults() Timing {
 	def(&t.RetryMax, DefaultRetryMax)
 	def(&t.DSRPoll, DefaultDSRPoll)
 	def(&t.HangupTimeout, DefaultHangupTimeout)
+	def(&t.MinInterim, DefaultMinInterim)
+	def(&t.AdmitPoll, DefaultAdmitPoll)
+	def(&t.AcctRetryMax, DefaultAcctRetryMax)
 	return t
 }
 
@@ -105,6 +118,7 @@ type Server struct {
 	jobs sync.WaitGroup
 	mu   sync.Mutex
 	ran  bool
+	acct acctRegistry
 }
 
 // ErrLineStopped is returned for a request to a line whose worker is no longer running.

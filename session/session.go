@@ -66,6 +66,12 @@ type Handoff struct {
 	Frame []byte
 	// Job is the callback that dialled this call, on a callback leg; nil on a first leg.
 	Job *callback.Job
+	// Acct is the leg's accounting: the handler calls Acct.Start once the caller is
+	// authenticated, before the session goes on (and ends the call with CauseAcctUnavailable
+	// if it fails); the server appends the Stop after the handler returns.
+	Acct *Leg
+
+	s *session // the session handing over, for the server's own handlers (PPP.Handle)
 }
 
 // Outcome is how a protocol handler's session ended.
@@ -98,6 +104,7 @@ type session struct {
 	profile *aaa.Profile
 	proto   string // ProtoExec until autoselect hands the call to another protocol
 	up      bool   // session.up was emitted
+	acct    *Leg
 }
 
 // errEnd ends a session with a cause; message (if any) has already been shown.
@@ -246,7 +253,7 @@ func (s *session) startProtocol(ctx context.Context, det *DetectedError, allowed
 	_ = s.conn.SetReadDeadline(time.Time{})
 	return h(ctx, &Handoff{
 		Line: s.w.num, Leg: s.leg, Conn: s.conn, Call: s.call, Protocol: det.Protocol,
-		Frame: det.Frame, Job: s.job,
+		Frame: det.Frame, Job: s.job, Acct: s.acct, s: s,
 	})
 }
 
@@ -423,6 +430,9 @@ func (s *session) planCallback(ctx context.Context) (*callback.Job, error) {
 	job := &callback.Job{
 		Decision: d, User: s.user, Protocol: ProtoExec, FirstLine: s.w.num, Profile: s.profile,
 	}
+	if err := s.acctStart(ctx); err != nil {
+		return nil, err
+	}
 	s.emit(event.CallbackScheduled, event.Event{
 		Protocol: ProtoExec, Number: d.Number, Rotary: d.Target.Rotary, Detail: targetText(d.Target),
 	})
@@ -478,6 +488,9 @@ func (s *session) exec(ctx context.Context) (Outcome, error) {
 			return s.startProtocol(ctx, &DetectedError{Protocol: ProtoPPP}, true), nil
 		}
 	}
+	if err := s.acctStart(ctx); err != nil {
+		return Outcome{}, err
+	}
 	s.up = true
 	s.emit(event.SessionUp, event.Event{Protocol: ProtoExec})
 	idle := s.spec.ExecIdleTimeout()
@@ -494,20 +507,21 @@ func (s *session) exec(ctx context.Context) (Outcome, error) {
 	if abs > 0 {
 		lim.hard = s.start.Add(abs)
 	}
-	sh := &shell{s: s}
+	sh := &shell{s: s, ctx: ctx}
 	if s.profile != nil && s.profile.Autocommand != "" {
 		// IOS autocommand: run it and hang up when it ends.
 		cause, _ := sh.execute(s.profile.Autocommand)
 		if cause == "" {
 			cause = CauseLogout
 		}
-		return Outcome{Cause: cause}, nil
+		return sh.outcome(cause), nil
 	}
 	prompt := s.srv.cfg.Hostname + ">"
 	for {
 		if err := s.t.write("\r\n" + prompt); err != nil {
 			return Outcome{}, err
 		}
+		lim.refresh = s.acct.limits // authorization may change them during the session (CoA)
 		line, err := s.t.readLine(lim, true)
 		switch {
 		case errors.Is(err, ErrIdle):
@@ -524,7 +538,7 @@ func (s *session) exec(ctx context.Context) (Outcome, error) {
 			return Outcome{}, err
 		}
 		if cause, done := sh.execute(line); done {
-			return Outcome{Cause: cause}, nil
+			return sh.outcome(cause), nil
 		}
 	}
 }

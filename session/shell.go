@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -41,6 +42,7 @@ var commands = &command{sub: []*command{
 	{name: "help", help: "Description of the interactive help system", args: noArgs,
 		run: func(sh *shell, _ []string) (string, bool) { sh.help(); return "", false }},
 	{name: "logout", help: "Exit from the EXEC", run: logoutCmd, args: noArgs},
+	{name: "ppp", help: "Start IETF Point-to-Point Protocol (PPP)", run: (*shell).ppp, args: pppArgs},
 	{name: "quit", help: "Exit from the EXEC", run: logoutCmd, args: noArgs},
 	{name: "show", help: "Show running system information", sub: []*command{
 		{name: "line", help: "TTY line information", run: (*shell).showLine, args: lineArgs},
@@ -64,7 +66,10 @@ func lineArgs(args []string) int {
 // shell runs EXEC commands for one session.
 type shell struct {
 	s   *session
+	ctx context.Context
 	out strings.Builder
+	// handed is the outcome of a protocol the EXEC handed the line to (the `ppp` command).
+	handed *Outcome
 }
 
 func (sh *shell) printf(format string, a ...any) {

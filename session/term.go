@@ -55,6 +55,9 @@ type limits struct {
 	idle time.Duration
 	// hard ends the read at this time; zero = none.
 	hard time.Time
+	// refresh, if set, gives the limits as they are now: authorization can change them while
+	// a read waits (RFC 5176 CoA), and then wakes the read.
+	refresh func(limits) limits
 }
 
 // term is the line discipline of one call: line editing, echo, timeouts and, until autoselect
@@ -121,6 +124,9 @@ func (t *term) discard(d time.Duration) error {
 // fill reads once from the line into t.in, within lim.
 func (t *term) fill(lim limits) error {
 	for {
+		if lim.refresh != nil {
+			lim = lim.refresh(lim)
+		}
 		deadline := lim.hard
 		if lim.idle > 0 {
 			if d := time.Now().Add(lim.idle); deadline.IsZero() || d.Before(deadline) {
@@ -129,6 +135,13 @@ func (t *term) fill(lim limits) error {
 		}
 		if err := t.c.SetReadDeadline(deadline); err != nil {
 			return fmt.Errorf("set read deadline: %w", err)
+		}
+		if lim.refresh != nil {
+			// Changed while the deadline was being set (the changer wakes the read only
+			// after changing them): set it again.
+			if n := lim.refresh(lim); n.idle != lim.idle || !n.hard.Equal(lim.hard) {
+				continue
+			}
 		}
 		if err := t.ctx.Err(); err != nil {
 			return err

@@ -198,6 +198,9 @@ func (w *worker) runScript(ctx context.Context, what, name string) error {
 // idle waits for a call. It stops waiting as soon as the line is reserved for a callback or
 // taken down, so that the dialler gets a modem in command mode.
 func (w *worker) idle(ctx context.Context) {
+	if w.acctRefusing(ctx) {
+		return
+	}
 	actx, cancel := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {
@@ -277,14 +280,16 @@ func (w *worker) serve(ctx context.Context, call modem.Call, leg string, job *ca
 	if err := w.srv.table.SetState(w.num, lines.InUse, "exec"); err != nil {
 		w.log.Warn("line in use", "err", err)
 	}
+	a := w.newLeg(call, leg, job)
 	s := &session{
-		srv: w.srv, w: w, spec: w.spec, leg: leg, conn: w.m.Data(), call: call, job: job,
-		log: w.log.With("leg", leg), proto: ProtoExec,
+		srv: w.srv, w: w, spec: w.spec, leg: leg, conn: a.count(w.m.Data()), call: call, job: job,
+		log: w.log.With("leg", leg), proto: ProtoExec, acct: a,
 	}
-	out := s.run(ctx)
+	out := a.run(ctx, s.run)
 	if out.Cause == "" {
 		out.Cause = CauseLogout
 	}
+	a.stop(ctx, &out)
 	w.emit(event.SessionDown, event.Event{User: s.user, Protocol: s.proto, Leg: leg, Cause: out.Cause})
 
 	if out.Callback != nil && ctx.Err() == nil {
@@ -294,6 +299,7 @@ func (w *worker) serve(ctx context.Context, call modem.Call, leg string, job *ca
 		w.hangup(ctx)
 		w.emit(event.LineHangup, event.Event{User: s.user, Protocol: s.proto, Leg: leg, Cause: out.Cause})
 	}
+	a.flush(ctx)
 	if _, err := w.srv.table.EndCall(w.num, out.Cause); err != nil {
 		w.log.Warn("end call", "err", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,7 +24,8 @@ type FileExporterOptions struct {
 	// MaxBytes starts a new file once the current one reaches this size; 0 means 64 MiB, <0
 	// only daily rotation.
 	MaxBytes int64
-	FS       FS // default OSFS
+	FS       FS           // default OSFS
+	Logger   *slog.Logger // default slog.Default()
 }
 
 // FileExporter is a Destination that appends records to rotated files: one file per UTC day of
@@ -51,6 +53,9 @@ func NewFileExporter(opts FileExporterOptions) (*FileExporter, error) {
 	}
 	if opts.FS == nil {
 		opts.FS = OSFS{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "acct"
@@ -133,7 +138,8 @@ func (e *FileExporter) open(day string) error {
 	}
 	for {
 		name := e.fileName(day, idx)
-		f, err := e.opts.FS.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		// Read-write: a torn tail left by a crash is looked for and cut off.
+		f, err := e.opts.FS.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("acct exporter %s: open %s: %w", e.opts.Name, name, err)
 		}
@@ -142,20 +148,73 @@ func (e *FileExporter) open(day string) error {
 			f.Close()
 			return fmt.Errorf("acct exporter %s: stat %s: %w", e.opts.Name, name, err)
 		}
-		if e.opts.MaxBytes > 0 && fi.Size() >= e.opts.MaxBytes {
+		size, err := e.cutTornTail(f, name, fi.Size())
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if e.opts.MaxBytes > 0 && size >= e.opts.MaxBytes {
 			f.Close()
 			idx++
 			continue
 		}
-		if fi.Size() == 0 {
+		if size == 0 {
 			if err := e.opts.FS.SyncDir(e.opts.Dir); err != nil {
 				f.Close()
 				return fmt.Errorf("acct exporter %s: sync %s: %w", e.opts.Name, e.opts.Dir, err)
 			}
 		}
-		e.f, e.day, e.idx, e.size = f, day, idx, fi.Size()
+		e.f, e.day, e.idx, e.size = f, day, idx, size
 		return nil
 	}
+}
+
+// cutTornTail makes the file end with a whole record: a process killed in the middle of a
+// write (a record straddling a page boundary can be cut there) leaves part of a record at the
+// end, and the re-sent record must not be glued to it. Every format ends a record with a line
+// break (detail: with an empty line); JSON and detail strings escape line breaks, so for them
+// that is exact. A CSV field may hold a line break, so a CSV tail cut right after one is not
+// seen. It returns the size of the file after the cut.
+func (e *FileExporter) cutTornTail(f File, name string, size int64) (int64, error) {
+	term := []byte("\n")
+	if e.opts.Format == FormatDetail {
+		term = []byte("\n\n")
+	}
+	if size == 0 {
+		return 0, nil
+	}
+	end := make([]byte, min(size, int64(len(term))))
+	if _, err := f.ReadAt(end, size-int64(len(end))); err != nil {
+		return 0, fmt.Errorf("acct exporter %s: read the end of %s: %w", e.opts.Name, name, err)
+	}
+	if bytes.Equal(end, term) {
+		return size, nil
+	}
+	// Look back for the end of the last whole record.
+	keep := int64(0)
+	const chunk = 64 << 10
+	buf := make([]byte, chunk+len(term))
+	for hi := size; hi > 0 && keep == 0; {
+		lo := max(hi-chunk, 0)
+		n := int(min(hi+int64(len(term))-1, size) - lo)
+		if _, err := f.ReadAt(buf[:n], lo); err != nil {
+			return 0, fmt.Errorf("acct exporter %s: read %s: %w", e.opts.Name, name, err)
+		}
+		if i := bytes.LastIndex(buf[:n], term); i >= 0 {
+			keep = lo + int64(i) + int64(len(term))
+		}
+		hi = lo
+	}
+	err := f.Truncate(keep)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("acct exporter %s: cut the torn end of %s: %w", e.opts.Name, name, err)
+	}
+	e.opts.Logger.Warn("accounting exporter: cut a torn record off the end of its file (a crash interrupted its write; the spool sends it again)",
+		"dest", e.opts.Name, "file", name, "bytes", size-keep)
+	return keep, nil
 }
 
 // lastIndex is the highest file index that exists for day (0 if none).

@@ -257,7 +257,7 @@ func (m *mapper) callback(service aaa.Service, callbackIDs map[string]string) er
 		sources = append(sources, dialSource{"Callback-Number", nums[0]})
 	}
 	if ids := m.strings(rfc.CallbackID_Type); len(ids) > 0 {
-		num, ok := callbackIDs[ids[0]]
+		num, ok := lookupCallbackID(callbackIDs, ids[0])
 		if !ok {
 			return fmt.Errorf("%w: Callback-Id %q is not in the callback-id map", ErrNotOffered, ids[0])
 		}
@@ -291,6 +291,20 @@ func (m *mapper) callback(service aaa.Service, callbackIDs map[string]string) er
 	}
 	m.prof.Callback = cb
 	return nil
+}
+
+// lookupCallbackID finds a Callback-Id in the map: exactly, or else ignoring case, because the
+// configuration loader (viper) lowercases map keys, so "Office" is configured as "office".
+func lookupCallbackID(m map[string]string, id string) (string, bool) {
+	if num, ok := m[id]; ok {
+		return num, true
+	}
+	for k, num := range m {
+		if strings.EqualFold(k, id) {
+			return num, true
+		}
+	}
+	return "", false
 }
 
 // session maps the attributes that shape the session.

@@ -85,6 +85,7 @@ func TestProfileCallback(t *testing.T) {
 		{"Callback-Login-User", aaa.ServiceLogin, accept(svc(rfc.ServiceType_Value_CallbackLoginUser)), &aaa.Callback{}, 0},
 		{"Callback-NAS-Prompt", aaa.ServiceLogin, accept(svc(rfc.ServiceType_Value_CallbackNASPrompt), cbNumber("1")), &aaa.Callback{Dialstring: "1"}, 0},
 		{"Callback-Id", aaa.ServicePPP, accept(str(rfc.CallbackID_Type, "home")), &aaa.Callback{Dialstring: "5553333"}, 0},
+		{"Callback-Id in another case (config keys are lowercased)", aaa.ServicePPP, accept(str(rfc.CallbackID_Type, "Home")), &aaa.Callback{Dialstring: "5553333"}, 0},
 		{"Callback-Id mapped to empty: user supplies", aaa.ServicePPP, accept(str(rfc.CallbackID_Type, "ask")), &aaa.Callback{}, 0},
 		{"Ascend-Dial-Number", aaa.ServicePPP, accept(func(p *radius.Packet) { must(ascend.AscendDialNumber_AddString(p, "5556666")) }),
 			&aaa.Callback{Dialstring: "5556666"}, 0},

@@ -75,14 +75,26 @@ func TestAuthorize(t *testing.T) {
 		{
 			name:      "unknown mandatory fails",
 			service:   aaa.ServiceLogin,
-			policy:    map[string][]string{"shell/": {"priv-lvl=15"}},
+			policy:    map[string][]string{"shell/": {"inacl#1=permit ip any any"}},
 			wantReqs:  [][]string{{"service=shell", "cmd="}},
 			wantError: true,
 		},
 		{
+			// What an IOS-style policy (tac_plus, ISE) sends an administrator.
+			name:     "mandatory priv-lvl accepted",
+			service:  aaa.ServiceLogin,
+			policy:   map[string][]string{"shell/": {"priv-lvl=15", "callback-dialstring=5552001"}},
+			wantReqs: [][]string{{"service=shell", "cmd="}},
+			want: func(t *testing.T, p *aaa.Profile) {
+				if p.PrivLevel != 15 || p.Callback == nil || p.Callback.Dialstring != "5552001" {
+					t.Errorf("profile = %+v", p)
+				}
+			},
+		},
+		{
 			name:     "unknown optional ignored",
 			service:  aaa.ServiceLogin,
-			policy:   map[string][]string{"shell/": {"priv-lvl*15", "idletime=2"}},
+			policy:   map[string][]string{"shell/": {"inacl#1*permit ip any any", "idletime=2"}},
 			wantReqs: [][]string{{"service=shell", "cmd="}},
 			want: func(t *testing.T, p *aaa.Profile) {
 				if p.IdleTimeout != 2*time.Minute {

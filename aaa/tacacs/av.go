@@ -185,6 +185,14 @@ var knownAVs = map[string]avHandler{
 		b.p.Autocommand = v
 		return nil
 	},
+	// priv-lvl is what tac_plus and ISE send for EXEC users (mandatory, priv-lvl=15 for
+	// administrators). Accepting it loses nothing: this EXEC has one level.
+	"priv-lvl": func(b *profileBuilder, v string) error {
+		// IOS privilege levels are 0-15 (RFC 8907 §5.1 priv_lvl, TAC_PLUS_PRIV_LVL_MAX).
+		n, err := parseUint(v, 15)
+		b.p.PrivLevel = n
+		return err
+	},
 }
 
 type profileBuilder struct {

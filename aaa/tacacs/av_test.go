@@ -105,8 +105,12 @@ func TestProfileFromAVs(t *testing.T) {
 			avs:  []string{"timeout=10", "timeout=0"},
 			want: aaa.Profile{},
 		},
-		{name: "unknown mandatory", avs: []string{"priv-lvl=15"}, wantErr: true},
-		{name: "unknown optional", avs: []string{"priv-lvl*15", "idletime=1"}, want: aaa.Profile{IdleTimeout: time.Minute}, wantIgnored: 1},
+		{name: "unknown mandatory", avs: []string{"inacl#1=deny ip any any"}, wantErr: true},
+		{name: "unknown optional", avs: []string{"inacl#1*deny ip any any", "idletime=1"}, want: aaa.Profile{IdleTimeout: time.Minute}, wantIgnored: 1},
+		{name: "priv-lvl mandatory", avs: []string{"service=shell", "priv-lvl=15"}, want: aaa.Profile{PrivLevel: 15}},
+		{name: "priv-lvl optional", avs: []string{"priv-lvl*1"}, want: aaa.Profile{PrivLevel: 1}},
+		{name: "priv-lvl out of range", avs: []string{"priv-lvl=16"}, wantErr: true},
+		{name: "priv-lvl bad optional ignored", avs: []string{"priv-lvl*admin"}, want: aaa.Profile{}, wantIgnored: 1},
 		{name: "bad mandatory value", avs: []string{"callback-rotary=101"}, wantErr: true},
 		{name: "bad optional value keeps the earlier one", avs: []string{"timeout=2", "timeout*soon"}, want: aaa.Profile{SessionTimeout: 2 * time.Minute}, wantIgnored: 1},
 		{name: "dial string injection", avs: []string{"callback-dialstring=555;ATH"}, wantErr: true},
@@ -208,6 +212,9 @@ func FuzzProfileFromAVs(f *testing.F) {
 			if !av.Optional {
 				t.Fatalf("mandatory %v was ignored", av)
 			}
+		}
+		if p.PrivLevel < 0 || p.PrivLevel > 15 {
+			t.Fatalf("privilege level %d out of 0-15", p.PrivLevel)
 		}
 		if p.SessionTimeout < 0 || p.IdleTimeout < 0 {
 			t.Fatalf("negative timeout in %+v", p)

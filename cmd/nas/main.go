@@ -1,5 +1,5 @@
 // Command nas is the dial-up network access server. It is thin: it parses flags, loads the
-// configuration and wires the packages together. Subcommands: serve, check, lab.
+// configuration and wires the packages together. Subcommands: serve, check, lab, acct.
 package main
 
 import (
@@ -15,6 +15,9 @@ commands:
   check --config FILE   validate a configuration and print every problem
   lab                   run the NAS on the simulated telephone network with embedded AAA
                         (nas lab --help for its flags)
+  acct export --format csv|jsonl|detail [--since T] [--until T] [--output FILE]
+              [--spool DIR | --config FILE]
+                        export accounting records from the spool (nas acct --help)
 `
 
 func main() {
@@ -33,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "lab":
 		return cmdLab(args[1:], stdout, stderr)
+	case "acct":
+		return cmdAcct(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

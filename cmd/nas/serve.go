@@ -38,17 +38,40 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nas serve: %v\n", err)
 		return 1
 	}
+	defer aaaLists.Close() // the RADIUS client's sockets and goroutines
 	opener := &portOpener{log: log, pstnOpts: pstnOptions(cfg.PSTN)}
 	defer opener.close()
+	if err := opener.expose(cfg.PSTN.Expose); err != nil {
+		fmt.Fprintf(stderr, "nas serve: %v\n", err)
+		return 1
+	}
+	acctg, err := openAccounting(cfg, aaaLists, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "nas serve: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if err := acctg.close(); err != nil {
+			log.Error("close accounting spool", "err", err)
+		}
+	}()
 
+	pppSvc, err := session.NewPPP(cfg, session.PPPOptions{Methods: aaaLists.PPP})
+	if err != nil {
+		fmt.Fprintf(stderr, "nas serve: %v\n", err)
+		return 1
+	}
 	srv, err := session.New(session.Options{
 		Config: cfg,
 		Open:   opener.open,
 		Login:  aaaLists.Login,
 		Local:  aaaLists.Local,
+		PPP:    pppSvc.Handle,
 		Events: event.LogSink{Log: log},
 		Log:    log,
 		Banner: fmt.Sprintf("%s: dial-up access server", cfg.Hostname),
+
+		Accounting: acctg.spool,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "nas serve: %v\n", err)
@@ -56,6 +79,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	acctg.start()
 	log.Info("nas serving", "config", *path, "lines", len(cfg.TTYs()))
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "nas serve: %v\n", err)

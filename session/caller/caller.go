@@ -19,6 +19,7 @@ import (
 	"github.com/dialback/nas/lines"
 	"github.com/dialback/nas/lines/modem"
 	"github.com/dialback/nas/lines/pstn"
+	"github.com/dialback/nas/ppp"
 )
 
 // Options configure a Caller.
@@ -287,6 +288,29 @@ func (c *Caller) ExecCallback(ctx context.Context, nasNumber, user, password, pr
 		}
 	}
 	return c.Expect(ctx, prompt)
+}
+
+// PPP runs PPP as the caller (cfg.Role is set to ppp.Client) on the current call until the
+// link ends: the PPP dial-up networking of the simulated user. What arrived on the call and no
+// Expect consumed (the NAS's banner, a login prompt) is given to the link first, which skips
+// whatever is not a frame.
+func (c *Caller) PPP(ctx context.Context, cfg ppp.LinkConfig) (ppp.LinkResult, error) {
+	if c.conn == nil {
+		return ppp.LinkResult{}, fmt.Errorf("caller %s: ppp: no call", c.Number)
+	}
+	c.mu.Lock()
+	cfg.Initial = append([]byte(nil), c.seen.Bytes()[c.used:]...)
+	c.used = c.seen.Len()
+	c.mu.Unlock()
+	cfg.Role = ppp.Client
+	if cfg.Logger == nil {
+		cfg.Logger = c.log
+	}
+	res, err := ppp.NewLink(c.conn, cfg).Run(ctx)
+	if err != nil {
+		return res, fmt.Errorf("caller %s: ppp: %w", c.Number, err)
+	}
+	return res, nil
 }
 
 // Hangup ends the call from the caller's side.

@@ -24,6 +24,8 @@ const (
 	SessionUp         = "session.up"
 	SessionDown       = "session.down"
 	LineDown          = "line.down"
+	AcctUnavailable   = "acct.unavailable"
+	AcctAvailable     = "acct.available"
 )
 
 // Legs of a call.

@@ -4,7 +4,8 @@ package e2e
 
 // End-to-end test of aaa/tacacs against tacquito's stock server program
 // (github.com/facebookincubator/tacquito/cmds/server), built from the module the NAS
-// already depends on and run with its own YAML configuration.
+// already depends on and run with its own YAML configuration: tacacs/tacquito.yaml, the
+// same file docker-compose.yml's tacacs service mounts.
 //
 // What the stock server needs (tacquito 7c6e7f81cf5a):
 //
@@ -15,8 +16,10 @@ package e2e
 //	exits if none is there; the test provides a datagram socket at /dev/log when the machine
 //	has none. Its Prometheus exporter must keep running: the server stops as soon as that
 //	goroutine returns, so -export-promhttp=false stops it at once and a taken :8080 (the
-//	default) too; a random loopback port works. Only ASCII and PAP logins are implemented; CHAP, MS-CHAPv2,
-//	authorization and accounting are tested against the in-process server in aaa/tacacs.
+//	default) too; a random loopback port works. Only ASCII and PAP logins are implemented; CHAP,
+//	MS-CHAPv2, accounting and TLS are tested against the in-process server in aaa/tacacs
+//	(and aaa/tacacs/labserver). Its session authorizer answers the NAS's authorization
+//	requests with the AVs of the config's services, which this test checks.
 //	The secret provider matches the client's address against CIDR prefixes: "::0/0" from
 //	its example does not match IPv4 clients, so the config lists 127.0.0.0/8.
 //	Building it needs its own module graph (gopkg.in/yaml.v3, fsnotify 1.5.4): the test
@@ -25,7 +28,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -41,10 +43,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/dialback/nas/aaa"
 	"github.com/dialback/nas/aaa/tacacs"
+	"github.com/dialback/nas/config"
 	"github.com/dialback/nas/test/e2e/peer"
 )
 
@@ -110,48 +113,13 @@ func syslogSocket(t *testing.T) {
 	})
 }
 
-// tacquitoConfig is the stock server's YAML: one scope for 127.0.0.0/8 with the key, one
-// bcrypt user.
-func tacquitoConfig(t *testing.T, key, user, password string) string {
-	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf(`authenticator_type_bcrypt: &authenticator_type_bcrypt 1
-bcrypt: &bcrypt
-  type: *authenticator_type_bcrypt
-  options:
-    hash: %s
-accounter_type_file: &accounter_type_file 3
-file_accounter: &file_accounter
-  name: e2e_accounter
-  type: *accounter_type_file
-dialin: &dialin
-  name: dialin
-  authenticator: *bcrypt
-  accounter: *file_accounter
-users:
-  - name: %s
-    scopes: ["localhost"]
-    groups: [*dialin]
-handler_type_start: &handler_type_start 1
-provider_type_prefix: &provider_type_prefix 1
-secrets:
-  - name: localhost
-    secret:
-      group: tacquito
-      key: %s
-    handler:
-      type: *handler_type_start
-    type: *provider_type_prefix
-    options:
-      prefixes: |
-        [
-          "127.0.0.0/8"
-        ]
-`, hex.EncodeToString(h), user, key)
-}
+// The policy of tacacs/tacquito.yaml.
+const (
+	tacquitoConfigFile = "tacacs/tacquito.yaml"
+	tacquitoKey        = "e2e-shared-key"
+	tacquitoUser       = "dialer"
+	tacquitoPassword   = "callme"
+)
 
 // lockedBuffer collects the server's output for failure reports.
 type lockedBuffer struct {
@@ -172,11 +140,11 @@ func (l *lockedBuffer) String() string {
 }
 
 // startTacquito runs the stock server and waits until it accepts connections.
-func startTacquito(t *testing.T, bin, key, user, password string) string {
+func startTacquito(t *testing.T, bin string) string {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "tacquito.yaml")
-	if err := os.WriteFile(cfg, []byte(tacquitoConfig(t, key, user, password)), 0o600); err != nil {
+	cfg, err := filepath.Abs(tacquitoConfigFile)
+	if err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -246,25 +214,15 @@ func (p *e2ePrompter) Prompt(_ context.Context, text string, echo bool) (string,
 func TestTacquitoStockServer(t *testing.T) {
 	bin := buildTacquito(t)
 	syslogSocket(t)
-	const key, user, password = "e2e-shared-key", "dialer", "callme"
-	addr := startTacquito(t, bin, key, user, password)
+	const key, user, password = tacquitoKey, tacquitoUser, tacquitoPassword
+	addr := startTacquito(t, bin)
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	client := func(t *testing.T, secret string, single bool) *tacacs.Client {
-		c, err := tacacs.New(tacacs.Config{
-			Servers: []tacacs.Server{{Address: addr, Secret: secret, Timeout: 3 * time.Second, SingleConnection: single}},
-			// The stock server's authorizer is not part of this test (see above).
-			SkipAuthorization: true,
-			Logger:            log,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
+		return newTacquitoClient(t, addr, secret, single, true, log)
 	}
 
 	for _, single := range []bool{false, true} {
@@ -316,6 +274,8 @@ func TestTacquitoStockServer(t *testing.T) {
 		}
 	}
 
+	t.Run("authorization", func(t *testing.T) { tacquitoAuthorization(t, addr, log) })
+
 	t.Run("wrong secret", func(t *testing.T) {
 		c := client(t, "not-the-key", false)
 		for _, svc := range []aaa.Service{aaa.ServiceLogin, aaa.ServicePPP} {
@@ -332,4 +292,137 @@ func TestTacquitoStockServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func newTacquitoClient(t *testing.T, addr, secret string, single, skipAuthor bool, log *slog.Logger) *tacacs.Client {
+	t.Helper()
+	c, err := tacacs.New(tacacs.Config{
+		Servers:           []tacacs.Server{{Address: addr, Secret: secret, Timeout: 3 * time.Second, SingleConnection: single}},
+		SkipAuthorization: skipAuthor,
+		Logger:            log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// tacquitoAuthorization: after an ASCII or PAP login the NAS asks the stock server for
+// service=shell, or service=ppp protocol=lcp then protocol=ip, and maps the AVs of
+// tacacs/tacquito.yaml onto the profile: the callback entitlement, priv-lvl, idletime.
+func tacquitoAuthorization(t *testing.T, addr string, log *slog.Logger) {
+	c := newTacquitoClient(t, addr, tacquitoKey, false, false, log)
+	ctx, cancel := context.WithTimeout(context.Background(), tacquitoGuard)
+	defer cancel()
+
+	p, err := c.Authenticate(ctx, &aaa.Request{Service: aaa.ServiceLogin, User: tacquitoUser, Password: tacquitoPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Callback == nil || *p.Callback != (aaa.Callback{Dialstring: "5552001", Line: 4, NoVerify: true}) || p.PrivLevel != 15 {
+		t.Errorf("EXEC profile %+v callback %+v", p, p.Callback)
+	}
+	p, err = c.Authenticate(ctx, &aaa.Request{Service: aaa.ServicePPP, User: tacquitoUser, Password: tacquitoPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Callback == nil || *p.Callback != (aaa.Callback{Dialstring: "5552001"}) || p.IdleTimeout != 10*time.Minute {
+		t.Errorf("PPP profile %+v callback %+v", p, p.Callback)
+	}
+	// Authorization alone (the callback leg of a nocallback-verify user).
+	p, err = c.Authorize(ctx, &aaa.Request{Service: aaa.ServiceLogin, User: tacquitoUser})
+	if err != nil || p.Callback == nil || !p.Callback.NoVerify {
+		t.Errorf("authorize: %v, profile %+v", err, p)
+	}
+	if _, err := c.Authorize(ctx, &aaa.Request{Service: aaa.ServiceLogin, User: "nobody"}); !errors.Is(err, aaa.ErrRejected) {
+		t.Errorf("authorize unknown user: %v, want a reject", err)
+	}
+}
+
+// TestTacquitoDockerfilePinned: docker-compose's TACACS+ server is built from the tacquito
+// version go.mod pins, so that the deployment runs the server these tests ran.
+func TestTacquitoDockerfilePinned(t *testing.T) {
+	mod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pinned string
+	for _, l := range strings.Split(string(mod), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "github.com/facebookincubator/tacquito" {
+			pinned = f[1]
+		}
+	}
+	if pinned == "" {
+		t.Fatal("go.mod does not require github.com/facebookincubator/tacquito")
+	}
+	df, err := os.ReadFile(filepath.Join("tacacs", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ARG TACQUITO_VERSION=" + pinned + "\n"; !strings.Contains(string(df), want) {
+		t.Errorf("tacacs/Dockerfile does not pin %s (want a line %q)", pinned, strings.TrimSpace(want))
+	}
+	if _, err := os.Stat(tacquitoConfigFile); err != nil {
+		t.Errorf("the config the Dockerfile's server runs with: %v", err)
+	}
+}
+
+// TestDockerComposeTACACS: docker-compose.yml's tacacs service is built from tacacs/ and runs
+// on the very file this test runs the server with, and the NAS's compose configuration points
+// at it with that file's key.
+func TestDockerComposeTACACS(t *testing.T) {
+	root := filepath.Join("..", "..")
+	b, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Build struct {
+				Context string `yaml:"context"`
+			} `yaml:"build"`
+			Volumes []string `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	svc, ok := compose.Services["tacacs"]
+	if !ok {
+		t.Fatal("docker-compose.yml has no tacacs service")
+	}
+	if filepath.Clean(svc.Build.Context) != filepath.Join("test", "e2e", "tacacs") {
+		t.Errorf("tacacs service builds %q, want ./test/e2e/tacacs", svc.Build.Context)
+	}
+	mounted := false
+	for _, v := range svc.Volumes {
+		host, rest, _ := strings.Cut(v, ":")
+		target, _, _ := strings.Cut(rest, ":")
+		if filepath.Clean(host) == filepath.Join("test", "e2e", "tacacs") && target == "/etc/tacquito" {
+			mounted = true
+		}
+	}
+	df, err := os.ReadFile(filepath.Join("tacacs", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mounted || !strings.Contains(string(df), "-config /etc/tacquito/"+filepath.Base(tacquitoConfigFile)) {
+		t.Errorf("the tacacs service does not run %s mounted at /etc/tacquito (volumes %q)", tacquitoConfigFile, svc.Volumes)
+	}
+	for name := range config.EnvNames() {
+		t.Setenv(name, "")
+	}
+	nas, err := config.Load(filepath.Join(root, "examples", "docker", "nas.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range nas.TACACS.Servers {
+		host, _, _ := strings.Cut(s.Address, ":")
+		found = found || (host == "tacacs" && s.Secret == tacquitoKey)
+	}
+	if !found {
+		t.Errorf("examples/docker/nas.yaml has no tacacs server at the compose service with tacquito.yaml's key: %+v", nas.TACACS.Servers)
+	}
 }

@@ -64,11 +64,34 @@ func Run(ctx context.Context, s *Scenario, o Options) Report {
 		rep.Err = fmt.Errorf("scenario %s: configuration: %w", s.Name, err)
 		return rep
 	}
+	embedded, err := startEmbeddedRADIUS(s, cfg, log)
+	if err != nil {
+		rep.Err = fmt.Errorf("scenario %s: %w", s.Name, err)
+		return rep
+	}
+	if embedded != nil {
+		defer embedded.Close()
+	}
+	embeddedTACACS, err := startEmbeddedTACACS(s, cfg, log)
+	if err != nil {
+		rep.Err = fmt.Errorf("scenario %s: %w", s.Name, err)
+		return rep
+	}
+	if embeddedTACACS != nil {
+		defer embeddedTACACS.Close()
+	}
 	lists, err := methods.Build(cfg, log)
 	if err != nil {
 		rep.Err = fmt.Errorf("scenario %s: %w", s.Name, err)
 		return rep
 	}
+	defer lists.Close()
+	acctSpool, err := openLabSpool(cfg, lists, log)
+	if err != nil {
+		rep.Err = fmt.Errorf("scenario %s: %w", s.Name, err)
+		return rep
+	}
+	defer acctSpool.close()
 	x := pstn.New(pstn.Options{RingPeriod: cfg.PSTN.RingPeriod, NoAnswerRings: cfg.PSTN.NoAnswerRings,
 		BitErrorRate: cfg.PSTN.BitErrorRate, Latency: cfg.PSTN.Latency, ConnectSpeed: cfg.PSTN.ConnectSpeed,
 		TrainingDelay: 50 * time.Millisecond, Log: log.With("component", "pstn")})
@@ -94,10 +117,15 @@ func Run(ctx context.Context, s *Scenario, o Options) Report {
 	if o.Out != nil {
 		sinks = append(sinks, &printer{w: o.Out, json: o.JSON, start: start})
 	}
+	pppSvc, err := session.NewPPP(cfg, session.PPPOptions{Methods: lists.PPP})
+	if err != nil {
+		rep.Err = fmt.Errorf("scenario %s: %w", s.Name, err)
+		return rep
+	}
 	srv, err := session.New(session.Options{
-		Config: cfg, Ports: ports, Login: lists.Login, Local: lists.Local,
+		Config: cfg, Ports: ports, Login: lists.Login, Local: lists.Local, PPP: pppSvc.Handle,
 		Events: sinks, Log: log, Banner: cfg.Hostname + " lab line",
-		Modem: labModem(log),
+		Modem: labModem(log), Accounting: acctSpool.spool,
 	})
 	if err != nil {
 		rep.Err = fmt.Errorf("scenario %s: %w", s.Name, err)
@@ -139,7 +167,7 @@ func Run(ctx context.Context, s *Scenario, o Options) Report {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := play(callCtx, cl, c, cfg.Hostname); err != nil && callCtx.Err() == nil {
+			if err := playCaller(callCtx, cl, c, cfg.Hostname, log); err != nil && callCtx.Err() == nil {
 				mu.Lock()
 				callErr = append(callErr, fmt.Errorf("caller %s: %w", c.Phone, err))
 				mu.Unlock()

@@ -16,6 +16,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/dialback/nas/aaa/radius/labserver"
+	tlab "github.com/dialback/nas/aaa/tacacs/labserver"
 	"github.com/dialback/nas/session/event"
 )
 
@@ -30,9 +32,20 @@ type Scenario struct {
 	Timeout time.Duration `yaml:"timeout"`
 	Callers []Caller      `yaml:"callers"`
 	Expect  []Expectation `yaml:"expect"`
+	// RADIUSUsers are the users of the embedded RADIUS server (see EmbeddedRADIUS and
+	// RADIUSUser): an inline list, or a path to a file holding one, resolved like Config.
+	RADIUSUsers yaml.Node `yaml:"radius-users"`
+	// TACACSUsers are the users of the embedded TACACS+ server (see EmbeddedTACACS and
+	// TACACSUser): an inline list, or a path to a file holding one, resolved like Config.
+	TACACSUsers yaml.Node `yaml:"tacacs-users"`
+	// TACACSDown leaves the embedded TACACS+ server unstarted: the entries that name it get a
+	// closed port, so the NAS finds the server down.
+	TACACSDown bool `yaml:"tacacs-down"`
 
-	configYAML []byte // resolved Config
-	source     string
+	configYAML  []byte // resolved Config
+	radiusUsers []labserver.User
+	tacacsUsers []tlab.User
+	source      string
 }
 
 // Caller is a simulated user at a telephone with a modem.
@@ -55,6 +68,17 @@ type Caller struct {
 	Delay time.Duration `yaml:"delay"`
 	// Commands are typed at the EXEC prompt once logged in (default: "show users", then "exit").
 	Commands []string `yaml:"commands"`
+	// Auth is the one protocol a PPP caller authenticates with: chap, pap or ms-chap-v2
+	// (default: whichever the NAS asks for).
+	Auth string `yaml:"auth"`
+	// Callback is how a PPP caller asks to be called back: cbcp (as pppd's `callback NUMBER`,
+	// the number being callback-number) or rfc1570 (LCP option 13 with callback-number, or
+	// "from authentication" without one). Default: it does not ask.
+	Callback string `yaml:"callback"`
+	// Hold is how long a PPP caller stays online once IPCP is up (default 200ms).
+	Hold time.Duration `yaml:"hold"`
+	// CBCPDelay is the callback delay a CBCP caller asks for (default 1s; pppd asks for 5s).
+	CBCPDelay time.Duration `yaml:"cbcp-delay"`
 }
 
 // Expectation is a subset of an event's fields; the event name is required.
@@ -148,6 +172,12 @@ func Parse(data []byte, source string, dir fs.FS) (*Scenario, error) {
 	default:
 		errs = append(errs, errors.New("config: required, either a mapping (inline NAS configuration) or a file path"))
 	}
+	if err := s.resolveRADIUSUsers(dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.resolveTACACSUsers(dir); err != nil {
+		errs = append(errs, err)
+	}
 	if len(s.Callers) == 0 {
 		errs = append(errs, errors.New("callers: at least one caller is required"))
 	}
@@ -165,6 +195,7 @@ func Parse(data []byte, source string, dir fs.FS) (*Scenario, error) {
 		default:
 			errs = append(errs, fmt.Errorf("callers[%d].speaks: %q is not one of exec, ppp, arap", i, c.Speaks))
 		}
+		errs = append(errs, s.Callers[i].checkPPP(i)...)
 	}
 	if len(s.Expect) == 0 {
 		errs = append(errs, errors.New("expect: at least one expected event is required"))

@@ -69,7 +69,7 @@ func TestBundledScenariosParse(t *testing.T) {
 			t.Errorf("%s: empty configuration", s.Name)
 		}
 	}
-	for _, n := range []string{"exec-callback", "exec-callback-noverify", "exec-callback-prompt", "exec-no-callback", "exec-bad-password", "callback-busy"} {
+	for _, n := range []string{"exec-callback", "exec-callback-noverify", "exec-callback-prompt", "exec-no-callback", "exec-bad-password", "callback-busy", "radius-exec-callback", "radius-reject", "tacacs-exec-callback", "tacacs-fallback-local"} {
 		if !names[n] {
 			t.Errorf("bundled scenario %s is missing", n)
 		}
