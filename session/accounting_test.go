@@ -513,3 +513,39 @@ func TestSessionsWithoutAccounting(t *testing.T) {
 		t.Errorf("%d sessions after the end", n)
 	}
 }
+
+// TestShowAccounting: the EXEC shows whether the spool can be written, loudly when not.
+func TestShowAccounting(t *testing.T) {
+	fsys := &flakyFS{}
+	sp := openSpool(t, acct.PolicyAnswer, fsys)
+	l := newLab(t, oneLine("authentication"), withAcct(sp))
+	ctx := ctxT(t)
+	c := loggedIn(t, l, "5552000")
+	if err := c.SendLine("show accounting"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Expect(ctx, "nas>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Spool: writable") || !strings.Contains(out, "1 open sessions") {
+		t.Errorf("show accounting on a healthy spool:\n%s", out)
+	}
+	// The disk fills: the answer policy keeps the session going, and the EXEC says why
+	// billing is at risk.
+	fsys.fail.Store(true)
+	if _, err := sp.Append(ctx, acct.Record{Type: acct.Interim, SessionID: "probe", Time: time.Now()}); err == nil {
+		t.Fatal("Append succeeded on a failing disk")
+	}
+	if err := c.SendLine("show accounting"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = c.Expect(ctx, "nas>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Spool: NOT WRITABLE") {
+		t.Errorf("show accounting on a failing spool:\n%s", out)
+	}
+	fsys.fail.Store(false)
+}

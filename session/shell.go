@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dialback/nas/aaa/acct"
 	"github.com/dialback/nas/lines"
 )
 
@@ -45,6 +46,7 @@ var commands = &command{sub: []*command{
 	{name: "ppp", help: "Start IETF Point-to-Point Protocol (PPP)", run: (*shell).ppp, args: pppArgs},
 	{name: "quit", help: "Exit from the EXEC", run: logoutCmd, args: noArgs},
 	{name: "show", help: "Show running system information", sub: []*command{
+		{name: "accounting", help: "Accounting spool and delivery", run: (*shell).showAccounting, args: noArgs},
 		{name: "line", help: "TTY line information", run: (*shell).showLine, args: lineArgs},
 		{name: "users", help: "Display information about terminal lines", run: (*shell).showUsers, args: noArgs},
 	}},
@@ -247,6 +249,45 @@ func (sh *shell) showUsers(_ []string) (string, bool) {
 			in.User, "idle", clock(idle), sh.s.srv.location(in.Num))
 	}
 	return "", false
+}
+
+// spoolReport is what `show accounting` reads from a spool that can tell it (acct.Spool does).
+type spoolReport interface {
+	Health() (ok bool, reason string)
+	Stats() acct.Stats
+	Status() []acct.DestStatus
+}
+
+// showAccounting shows whether the spool can be written, how much is in it, and how far
+// each destination has got: the first place an operator looks when billing is at risk.
+func (sh *shell) showAccounting(_ []string) (string, bool) {
+	sp, ok := sh.s.srv.opts.Accounting.(spoolReport)
+	if !ok {
+		sh.printf("%% Accounting is not configured\r\n")
+		return "", false
+	}
+	if ok, reason := sp.Health(); ok {
+		sh.printf("Spool: writable\r\n")
+	} else {
+		sh.printf("Spool: NOT WRITABLE: %s\r\n", reason)
+	}
+	st := sp.Stats()
+	sh.printf("  %d records appended (%d per fsync), head %d, %d open sessions\r\n",
+		st.Appended, perBatch(st.Appended, st.Batches), st.Head, st.OpenSessions)
+	sh.printf("  %d segments, %d bytes; %d append errors, %d queued in memory, %d dropped, %d corrupt regions skipped\r\n",
+		st.Segments, st.Bytes, st.AppendErrors, st.Queued, st.Dropped, st.Corrupt)
+	sh.printf("Destination          Delivered  Lag      Failures Dead-letter Last error\r\n")
+	for _, d := range sp.Status() {
+		sh.printf("%-20s %-10d %-8d %-8d %-11d %s\r\n", d.Name, d.Delivered, d.Lag, d.Failures, d.DeadLettered, d.LastError)
+	}
+	return "", false
+}
+
+func perBatch(n, batches uint64) uint64 {
+	if batches == 0 {
+		return 0
+	}
+	return n / batches
 }
 
 func (sh *shell) showLine(args []string) (string, bool) {
