@@ -3,7 +3,7 @@
 # gofmt, go vet and go test, which includes the end-to-end tests in test/e2e.
 GO ?= go
 # Debian packages the end-to-end tests need: the command each provides, and the package name.
-E2E_DEPS := ser2net:ser2net linux.uml:user-mode-linux pppd:ppp insmod:kmod gcc:gcc freeradius:freeradius radclient:freeradius-utils
+E2E_DEPS := ser2net:ser2net linux.uml:user-mode-linux pppd:ppp insmod:kmod gcc:gcc freeradius:freeradius radclient:freeradius-utils ping:iputils-ping ip:iproute2
 
 .PHONY: test deps build fmt lab
 test: deps

@@ -31,6 +31,7 @@ func FuzzParse(f *testing.F) {
 		"ppp: {authentication: [chap, pap, chap], callback: initiate, keepalive: 0, dns: [1.2.3.4, \"::1\", x], pool: p}\nip-pools: [{name: p, start: 10.0.0.9, end: 10.0.0.1}, {name: q, start: 10.0.0.5}, {start: 1.1.1.1, end: 255.255.255.255}]",
 		"aaa: {login: [tacacs, local]}\ntacacs: {servers: [{address: \"[::1]\", secret: s}, {address: \"h:0\", tls: {ca: /nonexistent}}, {address: \"a:b:c\", timeout: -1}]}",
 		"accounting: {spool: rel, policy: x, methods: [radius, local, radius], retention: {delete: true, max-age: 1m, max-bytes: 9223372036854775807}, exporters: [{format: csv, dir: /s/x}, {name: \".a\", format: jsonl, dir: /y, max-size: -1}, {format: csv, dir: /z}]}\npstn: {expose: [{number: \"1\", link: /a}, {number: \"\", link: /a}]}",
+		"dataplane: {enabled: false, interface: \"n%d\", mtu: 68, route-protocol: 241, route-table: 4294967295, queue-len: 1, filter-direction: in}\naccess-lists: {A: [\"permit tcp any host 10.0.0.1 eq www established\", \"remark x\", \"\", \"deny icmp 10.0.0.0 0.0.0.255 any echo\"], b: [], \"c.d\": [\"permit\"]}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -56,6 +57,10 @@ func FuzzParse(f *testing.F) {
 		}
 		if err := c.Validate(); err != nil {
 			t.Fatalf("parsed config does not validate again: %v", err)
+		}
+		// Validation and the data plane agree on what a usable dataplane section is.
+		if _, err := c.DataPlaneConfig(); err != nil {
+			t.Fatalf("valid configuration refused by DataPlaneConfig: %v", err)
 		}
 		seen := map[int]bool{}
 		for _, tt := range c.TTYs() {

@@ -65,6 +65,13 @@ var envReplacer = strings.NewReplacer(keyDelim, "_", "-", "_", ".", "_")
 //	NAS_PPP_DNS                  ppp.dns
 //	NAS_PPP_POOL                 ppp.pool
 //	NAS_PPP_MRU                  ppp.mru
+//	NAS_DATAPLANE_ENABLED        dataplane.enabled  (true/false)
+//	NAS_DATAPLANE_INTERFACE      dataplane.interface
+//	NAS_DATAPLANE_MTU            dataplane.mtu
+//	NAS_DATAPLANE_ROUTE_PROTOCOL dataplane.route-protocol
+//	NAS_DATAPLANE_ROUTE_TABLE    dataplane.route-table
+//	NAS_DATAPLANE_QUEUE_LEN      dataplane.queue-len
+//	NAS_DATAPLANE_FILTER_DIRECTION dataplane.filter-direction
 //
 // An empty variable counts as unset (viper's rule). Values are text and are parsed as the
 // key's type; a bad one is reported under the key's path like any other problem.

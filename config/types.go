@@ -35,7 +35,42 @@ type Config struct {
 	PPP PPP `mapstructure:"ppp"`
 	// IPPools are the address pools (IOS `ip local pool NAME START END`).
 	IPPools []IPPool `mapstructure:"ip-pools"`
+	// DataPlane is the IP data plane that PPP callers' datagrams cross (ppp/dataplane).
+	DataPlane DataPlane `mapstructure:"dataplane"`
+	// AccessLists are the IP access lists a Filter-Id (RADIUS) or acl (TACACS+) may name, one
+	// rule a line in IOS extended access-list syntax (IOS `ip access-list extended NAME`).
+	// Names are case-insensitive: configuration keys are read in lower case.
+	AccessLists map[string][]string `mapstructure:"access-lists"`
 }
+
+// DataPlane configures the IP data plane: one TUN interface shared by every PPP caller, with
+// a host route to each caller (and its Framed-Routes) while it is connected. Zero values take
+// the data plane's defaults. Without CAP_NET_ADMIN or /dev/net/tun the NAS runs without it.
+type DataPlane struct {
+	// Enabled: nil or true runs the data plane where the host allows it; false turns it off
+	// (PPP callers then get no IP service).
+	Enabled *bool `mapstructure:"enabled"`
+	// Interface is the TUN interface's name; default "nas0". "%d" in it lets the kernel
+	// number it.
+	Interface string `mapstructure:"interface"`
+	// MTU of the interface: the largest MRU a caller may have; default 1500. Each caller's own
+	// MTU (its MRU, lowered by a Framed-MTU) is set on its routes.
+	MTU int `mapstructure:"mtu"`
+	// RouteProtocol marks the routes the NAS installs (rtnetlink protocol); default 241. At
+	// start every route of this protocol in RouteTable is deleted.
+	RouteProtocol int `mapstructure:"route-protocol"`
+	// RouteTable holds the routes; default 254 (main).
+	RouteTable int `mapstructure:"route-table"`
+	// QueueLen is each caller's output queue in packets (IOS `hold-queue 40 out`); default 40.
+	QueueLen int `mapstructure:"queue-len"`
+	// FilterDirection is where a Filter-Id without ".in" or ".out" applies: "out" (what the
+	// caller receives, the IOS default) or "in" (IOS `radius-server attribute 11 direction
+	// default inbound`).
+	FilterDirection string `mapstructure:"filter-direction"`
+}
+
+// On reports whether the data plane is to run.
+func (d DataPlane) On() bool { return d.Enabled == nil || *d.Enabled }
 
 // RADIUS configures the RADIUS client.
 type RADIUS struct {

@@ -80,6 +80,7 @@ func (c *Config) Validate() error {
 	c.validateTACACS(&e)
 	c.validateAccounting(&e)
 	c.validatePPP(&e)
+	c.validateDataPlane(&e)
 	oneOf(&e, "log.level", c.Log.Level, logLevels, "")
 	oneOf(&e, "log.format", c.Log.Format, logFormats, "")
 	return e.err()

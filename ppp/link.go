@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dialback/nas/aaa"
@@ -136,6 +138,10 @@ type LinkResult struct {
 	Cause string
 	// Message is a detail for logs: the peer's Terminate-Request text, the AAA refusal, ...
 	Message string
+	// PeerMRU is the most the peer takes in a frame's information field: its LCP MRU, or
+	// 1500 if it did not ask for one (RFC 1661 §6.1); 0 if LCP never opened. IP datagrams
+	// for the peer must fit in it.
+	PeerMRU int
 	// Reached is the furthest phase the link got to.
 	Reached  Phase
 	Counters LinkCounters
@@ -213,6 +219,11 @@ type LinkConfig struct {
 	Packets func([]byte)
 	// Up is called once when the link opens (IPCP up), with the result so far.
 	Up func(LinkResult)
+	// Opened is called each time the link opens, with the result so far: the first time just
+	// before Up, and again when it opens after the peer renegotiated LCP or IPCP (the
+	// addresses and the peer's MRU may then be new). The open phase lasts until the next
+	// OnPhase call. A data plane attaches here.
+	Opened func(LinkResult)
 	// OnPhase is called at every phase change.
 	OnPhase func(Phase)
 	// Logger; default discards. The link adds role and phase; passwords are never logged.
@@ -221,23 +232,35 @@ type LinkConfig struct {
 
 // Link runs PPP over one line, from the caller's first Configure-Request to the hang-up: LCP,
 // authentication, callback, IPCP and the open link. It owns no goroutine: Run reads the line
-// and drives every timer on the caller's goroutine.
+// and drives every timer on the caller's goroutine. SendPacket and Counters may also be called
+// from other goroutines.
 type Link struct {
 	conn Conn
 	cfg  LinkConfig
 	log  *slog.Logger
-	enc  *Encoder
 	dec  *Decoder
 	lcp  *LCP
 	ipcp *IPCP
 
+	// wmu serialises sending, which SendPacket may do from another goroutine (a data plane's
+	// writer): the encoder's state (the peer's ACCM, PFC, ACFC), the output buffer and the
+	// writes to conn, so that frames never interleave on the line and an IP datagram never
+	// follows the Terminate-Request. The read loop never waits for it.
+	wmu sync.Mutex
+	enc *Encoder
+	out []byte
+	// cmu guards res.Counters, which the reading and the sending side both update.
+	cmu sync.Mutex
+	// ioErr is the first line error of either side.
+	ioErr atomic.Pointer[error]
+	// phaseA mirrors phase for SendPacket on other goroutines.
+	phaseA atomic.Int32
+
 	phase   Phase
 	reached Phase
 	ctx     context.Context
-	out     []byte
 	res     LinkResult
 	done    bool
-	ioErr   error
 	release func()
 	upDone  bool
 
@@ -357,17 +380,62 @@ func (l *Link) sendControl(proto uint16, pkt []byte) {
 }
 
 func (l *Link) send(proto uint16, info []byte) {
-	if l.ioErr != nil {
-		return
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.sendLocked(proto, info)
+}
+
+// sendLocked frames and writes one packet; l.wmu is held. It reports whether the frame went.
+func (l *Link) sendLocked(proto uint16, info []byte) bool {
+	if l.ioError() != nil {
+		return false
 	}
 	l.out = l.enc.AppendFrame(l.out[:0], proto, info)
 	n, err := l.conn.Write(l.out)
-	l.res.Counters.OctetsOut += uint64(n)
-	if err != nil {
-		l.ioErr = fmt.Errorf("ppp: write %d octets of protocol %#04x: %w", len(l.out), proto, err)
-		return
+	l.cmu.Lock()
+	l.res.Counters.OctetsOut += uint64(max(n, 0))
+	if err == nil {
+		l.res.Counters.FramesOut++
 	}
-	l.res.Counters.FramesOut++
+	l.cmu.Unlock()
+	if err != nil {
+		l.setIOErr(fmt.Errorf("ppp: write %d octets of protocol %#04x: %w", len(l.out), proto, err))
+		return false
+	}
+	return true
+}
+
+// setIOErr records a line error; the first one wins.
+func (l *Link) setIOErr(err error) { l.ioErr.CompareAndSwap(nil, &err) }
+
+// ioError is the line error, if there was one.
+func (l *Link) ioError() error {
+	if p := l.ioErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// count updates the counters under their lock.
+func (l *Link) count(f func(c *LinkCounters)) {
+	l.cmu.Lock()
+	f(&l.res.Counters)
+	l.cmu.Unlock()
+}
+
+// Counters returns the link's counters so far. It is safe to call from any goroutine, while
+// Run runs and after; Decoder and LCP are filled in when Run returns.
+func (l *Link) Counters() LinkCounters {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	return l.res.Counters
+}
+
+// result is a copy of the result so far; on the link's goroutine.
+func (l *Link) result() LinkResult {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	return l.res
 }
 
 // requestCap is how many Configure-Requests one negotiation may send: the Restart counter's
@@ -385,6 +453,7 @@ func (l *Link) setPhase(p Phase) {
 	}
 	l.log.Debug("phase", "from", l.phase, "to", p)
 	l.phase = p
+	l.phaseA.Store(int32(p))
 	if p > l.reached && p != PhaseTerminate {
 		l.reached = p
 	}
@@ -470,7 +539,7 @@ func (l *Link) Run(ctx context.Context) (LinkResult, error) {
 
 	buf := make([]byte, 4096)
 	var runErr error
-	for !l.done && l.ioErr == nil {
+	for !l.done && l.ioError() == nil {
 		if err := ctx.Err(); err != nil {
 			l.setCause(CauseAdmin, "administrative shutdown")
 			l.closeNow("Administrative shutdown")
@@ -478,12 +547,12 @@ func (l *Link) Run(ctx context.Context) (LinkResult, error) {
 			break
 		}
 		l.poll(time.Now())
-		if l.done || l.ioErr != nil {
+		if l.done || l.ioError() != nil {
 			break
 		}
 		deadline, _ := l.deadline()
 		if err := l.conn.SetReadDeadline(deadline); err != nil {
-			l.ioErr = fmt.Errorf("ppp: set read deadline: %w", err)
+			l.setIOErr(fmt.Errorf("ppp: set read deadline: %w", err))
 			break
 		}
 		if ctx.Err() != nil {
@@ -491,28 +560,32 @@ func (l *Link) Run(ctx context.Context) (LinkResult, error) {
 		}
 		n, err := l.conn.Read(buf)
 		if n > 0 {
-			l.res.Counters.OctetsIn += uint64(n)
+			l.count(func(c *LinkCounters) { c.OctetsIn += uint64(n) })
 			l.feed(buf[:n])
 		}
 		if err != nil && !isTimeout(err) {
-			l.ioErr = fmt.Errorf("ppp: read: %w", err)
+			l.setIOErr(fmt.Errorf("ppp: read: %w", err))
 		}
 	}
-	if l.ioErr != nil && runErr == nil {
-		l.setCause(CauseLostCarrier, l.ioErr.Error())
+	if ioErr := l.ioError(); ioErr != nil && runErr == nil {
+		l.setCause(CauseLostCarrier, ioErr.Error())
 		// A line that drops while we wait for the Terminate-Ack is the expected end.
 		if !l.terminating {
-			runErr = l.ioErr
+			runErr = ioErr
 		}
 	}
 	l.setCause(CauseNegotiationFailed, "link ended")
 	l.res.Reached = l.reached
-	l.res.Counters.Decoder = l.dec.Stats()
-	l.res.Counters.LCP = l.lcp.Stats()
+	// Dead before the last counters: a SendPacket from now on fails and counts nothing.
 	l.setPhase(PhaseDead)
-	l.log.Info("link ended", "cause", l.res.Cause, "message", l.res.Message, "user", l.res.User,
-		"reached", l.res.Reached, "octets_in", l.res.Counters.OctetsIn, "octets_out", l.res.Counters.OctetsOut)
-	return l.res, runErr
+	l.count(func(c *LinkCounters) {
+		c.Decoder = l.dec.Stats()
+		c.LCP = l.lcp.Stats()
+	})
+	res := l.result()
+	l.log.Info("link ended", "cause", res.Cause, "message", res.Message, "user", res.User,
+		"reached", res.Reached, "octets_in", res.Counters.OctetsIn, "octets_out", res.Counters.OctetsOut)
+	return res, runErr
 }
 
 func isTimeout(err error) bool {
@@ -609,11 +682,11 @@ func (l *Link) checkBounds() {
 
 // feed decodes octets from the line and handles each frame.
 func (l *Link) feed(p []byte) {
-	for len(p) > 0 && !l.done && l.ioErr == nil {
+	for len(p) > 0 && !l.done && l.ioError() == nil {
 		f, n, ok := l.dec.Next(p)
 		p = p[n:]
 		if ok {
-			l.res.Counters.FramesIn++
+			l.count(func(c *LinkCounters) { c.FramesIn++ })
 			l.frame(f)
 		}
 	}
@@ -641,7 +714,7 @@ func (l *Link) frame(f Frame) {
 		return
 	}
 	if l.lcp.fsm.State() != StateOpened {
-		l.res.Counters.Discarded++
+		l.count(func(c *LinkCounters) { c.Discarded++ })
 		return
 	}
 	switch f.Protocol {
@@ -658,23 +731,25 @@ func (l *Link) frame(f Frame) {
 			l.cbcpC.Receive(f.Info)
 			l.checkCBCPClient()
 		case l.lcp.Result().Callback.Op == CallbackOpCBCP && l.lcp.Result().Callback.Requested:
-			l.res.Counters.Discarded++ // negotiated; it is just early or late
+			l.count(func(c *LinkCounters) { c.Discarded++ }) // negotiated; it is just early or late
 		default:
 			l.rejectProtocol(f)
 		}
 	case ProtoIPCP:
 		if l.ipcp == nil {
-			l.res.Counters.Discarded++
+			l.count(func(c *LinkCounters) { c.Discarded++ })
 			return
 		}
 		l.ipcp.FSM().Receive(f.Info)
 	case ProtoIP:
 		if l.phase != PhaseOpen {
-			l.res.Counters.Discarded++
+			l.count(func(c *LinkCounters) { c.Discarded++ })
 			return
 		}
-		l.res.Counters.PacketsIn++
-		l.res.Counters.IPOctetsIn += uint64(len(f.Info))
+		l.count(func(c *LinkCounters) {
+			c.PacketsIn++
+			c.IPOctetsIn += uint64(len(f.Info))
+		})
 		if l.cfg.Packets != nil {
 			l.cfg.Packets(f.Info)
 		}
@@ -684,23 +759,29 @@ func (l *Link) frame(f Frame) {
 }
 
 func (l *Link) rejectProtocol(f Frame) {
-	l.res.Counters.ProtocolRejects++
+	l.count(func(c *LinkCounters) { c.ProtocolRejects++ })
 	l.log.Debug("rejecting protocol", "protocol", fmt.Sprintf("%#04x", f.Protocol))
 	l.lcp.SendProtocolReject(f.Protocol, f.Info)
 }
 
-// SendPacket sends an IP datagram on the open link; it fails in any other phase. It must be
-// called from the Packets hook or Up (the link's goroutine).
+// SendPacket sends an IP datagram on the open link; it fails in any other phase. It is safe
+// to call from any goroutine, beside Run (a data plane's writer) as well as from its hooks; it
+// blocks while the line takes the frame. It does not keep ip.
 func (l *Link) SendPacket(ip []byte) error {
-	if l.phase != PhaseOpen {
-		return fmt.Errorf("ppp: send IP datagram in %s phase: link not open", l.phase)
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	// Checked under wmu: the link changes phase before it sends what ends the open phase
+	// (Terminate-Request, Configure-Request), so no datagram follows those on the line.
+	if p := Phase(l.phaseA.Load()); p != PhaseOpen {
+		return fmt.Errorf("ppp: send IP datagram in %s phase: link not open", p)
 	}
-	l.send(ProtoIP, ip)
-	if l.ioErr != nil {
-		return l.ioErr
+	if !l.sendLocked(ProtoIP, ip) {
+		return l.ioError()
 	}
-	l.res.Counters.PacketsOut++
-	l.res.Counters.IPOctetsOut += uint64(len(ip))
+	l.count(func(c *LinkCounters) {
+		c.PacketsOut++
+		c.IPOctetsOut += uint64(len(ip))
+	})
 	return nil
 }
 
@@ -709,9 +790,12 @@ func (l *Link) SendPacket(ip []byte) error {
 func (l *Link) lcpUp() {
 	r := l.lcp.Result()
 	// Transmit with the peer's wishes; receive accepts both forms anyway (RFC 1661 §6.5, §6.6).
+	l.wmu.Lock()
 	l.enc.SetACCM(r.PeerACCM)
 	l.enc.SetPFC(r.PeerPFC)
 	l.enc.SetACFC(r.PeerACFC)
+	l.wmu.Unlock()
+	l.res.PeerMRU = r.PeerMRU
 	l.dec.SetACCM(r.ACCM)
 	l.dec.SetMRU(r.MRU)
 	l.lcpRequests = 0
@@ -723,11 +807,14 @@ func (l *Link) lcpUp() {
 }
 
 func (l *Link) lcpDown() {
+	// Out of the open phase first, so that no datagram goes out from now on.
+	l.stopUpperLayers()
+	l.wmu.Lock()
 	l.enc.SetACCM(DefaultACCM)
 	l.enc.SetPFC(false)
 	l.enc.SetACFC(false)
+	l.wmu.Unlock()
 	l.dec.SetACCM(DefaultACCM)
-	l.stopUpperLayers()
 	if !l.terminating {
 		// The peer renegotiates: everything above LCP starts again once it is back up.
 		l.log.Info("LCP left Opened: renegotiating")
@@ -876,7 +963,7 @@ func (l *Link) receivePAP(b []byte) {
 		}
 		l.checkClientAuth()
 	default:
-		l.res.Counters.Discarded++
+		l.count(func(c *LinkCounters) { c.Discarded++ })
 	}
 }
 
@@ -934,7 +1021,7 @@ func (l *Link) receiveCHAP(b []byte) {
 		}
 		l.checkClientAuth()
 	default:
-		l.res.Counters.Discarded++
+		l.count(func(c *LinkCounters) { c.Discarded++ })
 	}
 }
 
@@ -1183,10 +1270,13 @@ func (l *Link) ipcpUp(r IPCPResult) {
 	l.res.Local, l.res.Peer, l.res.DNS = r.Local, r.Peer, r.DNS
 	l.ncpRequests = 0
 	l.setPhase(PhaseOpen)
+	if l.cfg.Opened != nil {
+		l.cfg.Opened(l.result())
+	}
 	if !l.upDone {
 		l.upDone = true
 		if l.cfg.Up != nil {
-			l.cfg.Up(l.res)
+			l.cfg.Up(l.result())
 		}
 	}
 }

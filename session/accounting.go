@@ -119,7 +119,8 @@ type StartInfo struct {
 // Leg is the accounting of one leg of a call and its entry in the server's session registry.
 // A protocol handler calls Start once the caller is authenticated and before the session goes
 // on, AddPackets as frames pass and SetAddress when an address is assigned; the server appends
-// the Stop when the handler returns. Octets are counted on the line by the server. On a
+// the Stop when the handler returns. Octets are counted on the line by the server, unless the
+// handler gives the leg a source of its own with CountTraffic (PPP with a data plane). On a
 // server without a spool a Leg only registers the session (Sessions, Disconnect) and Start
 // always succeeds.
 type Leg struct {
@@ -137,6 +138,7 @@ type Leg struct {
 
 	inOctets, outOctets   atomic.Uint64
 	inPackets, outPackets atomic.Uint64
+	traffic               atomic.Pointer[func() Traffic] // CountTraffic's source, if set
 
 	mu      sync.Mutex
 	rec     acct.Record // the Start record, once started
@@ -190,6 +192,28 @@ func (l *Leg) Started() bool {
 func (l *Leg) AddPackets(in, out uint64) {
 	l.inPackets.Add(in)
 	l.outPackets.Add(out)
+}
+
+// Traffic is what crossed a session, each way: octets and packets.
+type Traffic struct {
+	InOctets, OutOctets   uint64
+	InPackets, OutPackets uint64
+}
+
+// CountTraffic makes f the source of the leg's octets and packets, in place of the octets on
+// the line and the frames AddPackets counts: a PPP leg whose datagrams cross the IP data
+// plane is accounted for those datagrams, the service it was given (RFC 2866 §5.3-§5.6), so
+// that LCP echoes, framing and line noise are not billed. f is called for every later record
+// and by the registry, from any goroutine.
+func (l *Leg) CountTraffic(f func() Traffic) { l.traffic.Store(&f) }
+
+// counts are the leg's octets and packets so far.
+func (l *Leg) counts() Traffic {
+	if f := l.traffic.Load(); f != nil {
+		return (*f)()
+	}
+	return Traffic{InOctets: l.inOctets.Load(), OutOctets: l.outOctets.Load(),
+		InPackets: l.inPackets.Load(), OutPackets: l.outPackets.Load()}
 }
 
 // SetAddress records the caller's IP address (IPCP): in later records and the registry.
@@ -321,8 +345,9 @@ func (l *Leg) record(t acct.Type, now time.Time) acct.Record {
 	l.mu.Unlock()
 	r.Seq, r.Type, r.Time = 0, t, now
 	r.SessionTime = now.Sub(r.StartTime)
-	r.InOctets, r.OutOctets = l.inOctets.Load(), l.outOctets.Load()
-	r.InPackets, r.OutPackets = l.inPackets.Load(), l.outPackets.Load()
+	c := l.counts()
+	r.InOctets, r.OutOctets = c.InOctets, c.OutOctets
+	r.InPackets, r.OutPackets = c.InPackets, c.OutPackets
 	return r
 }
 
@@ -562,6 +587,7 @@ func (r *acctRegistry) get(id string) (*Leg, bool) {
 }
 
 func (l *Leg) info() SessionInfo {
+	c := l.counts()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	proto := ProtoExec
@@ -574,7 +600,7 @@ func (l *Leg) info() SessionInfo {
 	return SessionInfo{
 		SessionID: l.rec.SessionID, MultiSessionID: l.rec.MultiSessionID, User: l.rec.User, Line: l.line,
 		PortName: l.port, CallerID: l.callerID, CalledID: l.calledID, Address: l.rec.Address, Protocol: proto,
-		Leg: l.kind, Start: l.rec.StartTime, InOctets: l.inOctets.Load(), OutOctets: l.outOctets.Load(),
+		Leg: l.kind, Start: l.rec.StartTime, InOctets: c.InOctets, OutOctets: c.OutOctets,
 	}
 }
 

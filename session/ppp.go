@@ -72,6 +72,9 @@ type PPPOptions struct {
 	// 30 s); tests shorten them.
 	RestartTimer time.Duration
 	AuthTimeout  time.Duration
+	// DataPlane carries the callers' IP datagrams (Plane of a *dataplane.Plane); nil: PPP
+	// callers get their addresses but no IP service (the data plane is off).
+	DataPlane DataPlane
 }
 
 // PPP serves PPP callers for a Server: give its Handle to Options.PPP. One PPP serves every
@@ -204,6 +207,13 @@ type pppRun struct {
 	lastInput  atomic.Int64 // unix nanoseconds of the caller's last IP datagram
 	limits     chan pppLimits
 	reported   ppp.LinkCounters // frames already given to accounting
+
+	// The data plane (dataplane.go).
+	link      *ppp.Link
+	lctx      context.Context
+	cancel    context.CancelCauseFunc
+	ip        pppIP
+	ipRefused bool
 }
 
 // pppLimits are the timeouts that apply once the link is open.
@@ -235,10 +245,13 @@ func (r *pppRun) run(ctx context.Context) Outcome {
 		Initial:          r.h.Frame,
 		Packets:          r.packet,
 		Up:               r.up,
+		Opened:           r.attach,
+		OnPhase:          r.phase,
 		Logger:           r.log,
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	r.lctx, r.cancel = lctx, cancel
 	r.limits = make(chan pppLimits, 1)
 	done := make(chan struct{})
 	watched := make(chan struct{})
@@ -246,7 +259,9 @@ func (r *pppRun) run(ctx context.Context) Outcome {
 		defer close(watched)
 		r.watch(cancel, done)
 	}()
-	res, err := ppp.NewLink(r.h.Conn, lc).Run(lctx)
+	r.link = ppp.NewLink(r.h.Conn, lc)
+	res, err := r.link.Run(lctx)
+	r.detach()
 	close(done)
 	<-watched
 
@@ -275,6 +290,8 @@ func (r *pppRun) cause(ctx, lctx context.Context, res ppp.LinkResult) string {
 			return CauseSessionTimeout
 		case errPPPIdleTimeout:
 			return CauseIdleTimeout
+		case errPPPNoIPService:
+			return ppp.CauseNASError
 		}
 	}
 	switch {
@@ -480,6 +497,9 @@ func (r *pppRun) network(p *aaa.Profile) (ppp.IPCPConfig, func(), error) {
 // up is the link's Up hook: IPCP is open.
 func (r *pppRun) up(res ppp.LinkResult) {
 	s := r.s
+	if r.ipRefused {
+		return // the link is ending: the session never came up
+	}
 	s.up = true
 	r.lastInput.Store(time.Now().UnixNano())
 	if r.h.Acct != nil {
@@ -509,8 +529,19 @@ func (r *pppRun) up(res ppp.LinkResult) {
 	}
 }
 
-// packet is the link's Packets hook: an IP datagram from the caller is activity.
-func (r *pppRun) packet([]byte) { r.lastInput.Store(time.Now().UnixNano()) }
+// packet is the link's Packets hook: an IP datagram from the caller goes to the data plane.
+// Without one, its arrival is the activity of the idle timer.
+func (r *pppRun) packet(ip []byte) {
+	r.lastInput.Store(time.Now().UnixNano())
+	r.receive(ip)
+}
+
+// phase is the link's OnPhase hook: leaving the open phase detaches from the data plane.
+func (r *pppRun) phase(p ppp.Phase) {
+	if p != ppp.PhaseOpen {
+		r.detach()
+	}
+}
 
 // account gives accounting the frames counted since the last report.
 func (r *pppRun) account(c ppp.LinkCounters) {
@@ -582,7 +613,7 @@ func (r *pppRun) watch(cancel context.CancelCauseFunc, done <-chan struct{}) {
 				armIdle(idleRecheck)
 				continue
 			}
-			since := time.Since(time.Unix(0, r.lastInput.Load()))
+			since := time.Since(r.activity())
 			if since >= d {
 				r.log.Info("ppp idle timeout", "user", r.s.user, "idle", since.Round(time.Millisecond))
 				cancel(errPPPIdleTimeout)

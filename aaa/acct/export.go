@@ -149,7 +149,9 @@ type detailWriter struct{ bw *bufio.Writer }
 func (d *detailWriter) Flush() error { return d.bw.Flush() }
 
 // RFC 2865 §5.6 Service-Type and §5.7 Framed-Protocol values by the names FreeRADIUS's
-// dictionary gives them.
+// dictionary gives them. An EXEC ("login") is NAS-Prompt-User, a command prompt on the NAS:
+// the same value aaa/radius sends in Access-Requests and accounting, so that this export and
+// the RADIUS server's own detail file agree.
 var (
 	detailServiceType = map[string]string{"ppp": "Framed-User", "arap": "Framed-User", "login": "NAS-Prompt-User"}
 	detailFramedProto = map[string]string{"ppp": "PPP", "arap": "ARAP"}

@@ -110,15 +110,15 @@ func (c *Client) acctAttrs(p *radius.Packet, rec *acct.Record, now time.Time) {
 	}
 	addString(p, rfc.NASPortID_Type, portID(rec.PortName, rec.Line))
 	addInt(p, rfc.NASPortType_Type, uint32(rfc.NASPortType_Value_Async))
-	switch aaa.Service(rec.Service) {
+	switch svc := aaa.Service(rec.Service); svc {
 	case aaa.ServicePPP:
-		addInt(p, rfc.ServiceType_Type, uint32(rfc.ServiceType_Value_FramedUser))
+		addInt(p, rfc.ServiceType_Type, uint32(serviceType(svc)))
 		addInt(p, rfc.FramedProtocol_Type, uint32(rfc.FramedProtocol_Value_PPP))
 	case aaa.ServiceARAP:
-		addInt(p, rfc.ServiceType_Type, uint32(rfc.ServiceType_Value_FramedUser))
+		addInt(p, rfc.ServiceType_Type, uint32(serviceType(svc)))
 		addInt(p, rfc.FramedProtocol_Type, uint32(rfc.FramedProtocol_Value_ARAP))
 	case aaa.ServiceLogin:
-		addInt(p, rfc.ServiceType_Type, uint32(rfc.ServiceType_Value_LoginUser))
+		addInt(p, rfc.ServiceType_Type, uint32(serviceType(svc)))
 	}
 	if rec.CallerID != "" {
 		addString(p, rfc.CallingStationID_Type, rec.CallerID)

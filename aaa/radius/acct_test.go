@@ -1,6 +1,7 @@
 package radius
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -263,5 +264,54 @@ func TestAccountingOnOff(t *testing.T) {
 		if got := rfc.AcctStatusType_Get(p); got != want || rfc.NASIdentifier_GetString(p) != "as5300" || rfc.AcctSessionID_GetString(p) == "" {
 			t.Errorf("on=%v: status %v, NAS-Identifier %q, session %q", on, got, rfc.NASIdentifier_GetString(p), rfc.AcctSessionID_GetString(p))
 		}
+	}
+}
+
+// TestServiceTypeAgreesWithDetailExport: for every service, the Service-Type of the
+// Access-Request, of the Accounting-Request, and of aaa/acct's detail export of the same record
+// are one value (an EXEC is NAS-Prompt-User everywhere), so that a billing system reading both
+// the server's detail file and `nas acct export --format detail` sees one meaning.
+func TestServiceTypeAgreesWithDetailExport(t *testing.T) {
+	srv := newLabServer(t)
+	c := newClient(t, Config{Servers: []Server{srv.server()}, NASIdentifier: "as5300"})
+	for _, tc := range []struct {
+		service aaa.Service
+		want    rfc.ServiceType
+	}{
+		{aaa.ServiceLogin, rfc.ServiceType_Value_NASPromptUser},
+		{aaa.ServicePPP, rfc.ServiceType_Value_FramedUser},
+		{aaa.ServiceARAP, rfc.ServiceType_Value_FramedUser},
+	} {
+		t.Run(string(tc.service), func(t *testing.T) {
+			if _, err := c.Authenticate(context.Background(), &aaa.Request{Service: tc.service, User: "alice", Password: "wonderland", Line: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if got := rfc.ServiceType_Get(srv.lastRequest()); got != tc.want {
+				t.Errorf("Access-Request Service-Type = %v, want %v", got, tc.want)
+			}
+			rec := record(acct.Start)
+			rec.Service = string(tc.service)
+			if err := c.Deliver(context.Background(), rec); err != nil {
+				t.Fatal(err)
+			}
+			if got := rfc.ServiceType_Get(srv.lastRequest()); got != tc.want {
+				t.Errorf("Accounting-Request Service-Type = %v, want %v", got, tc.want)
+			}
+			var b bytes.Buffer
+			w, err := acct.NewRecordWriter(&b, acct.FormatDetail)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			// The generated String names the value as FreeRADIUS's dictionary does.
+			if want := "\tService-Type = " + tc.want.String() + "\n"; !strings.Contains(b.String(), want) {
+				t.Errorf("detail export lacks %q:\n%s", want, b.String())
+			}
+		})
 	}
 }

@@ -193,10 +193,14 @@ func portID(name string, line int) string {
 	return "tty" + strconv.Itoa(line)
 }
 
-// serviceType is what the request asks for (RFC 2865 §5.6).
+// serviceType is the Service-Type of a service, in Access-Requests and accounting alike
+// (RFC 2865 §5.6). An EXEC session is NAS-Prompt (7): "a command prompt on the NAS from which
+// non-privileged commands can be executed", what IOS sends for exec. Login (1) means "the
+// user should be connected to a host", which this NAS does not do. aaa/acct's detail export
+// writes the same value.
 func serviceType(s aaa.Service) rfc.ServiceType {
 	if s == aaa.ServiceLogin {
-		return rfc.ServiceType_Value_LoginUser
+		return rfc.ServiceType_Value_NASPromptUser
 	}
 	return rfc.ServiceType_Value_FramedUser
 }

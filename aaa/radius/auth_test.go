@@ -134,7 +134,7 @@ func TestRequestAttributes(t *testing.T) {
 		st       rfc.ServiceType
 		protocol rfc.FramedProtocol
 	}{
-		{aaa.ServiceLogin, rfc.ServiceType_Value_LoginUser, 0},
+		{aaa.ServiceLogin, rfc.ServiceType_Value_NASPromptUser, 0}, // an EXEC: a prompt on the NAS
 		{aaa.ServicePPP, rfc.ServiceType_Value_FramedUser, rfc.FramedProtocol_Value_PPP},
 		{aaa.ServiceARAP, rfc.ServiceType_Value_FramedUser, rfc.FramedProtocol_Value_ARAP},
 	}

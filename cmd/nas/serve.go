@@ -56,7 +56,19 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	pppSvc, err := session.NewPPP(cfg, session.PPPOptions{Methods: aaaLists.PPP})
+	plane, err := openDataPlane(context.Background(), cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "nas serve: %v\n", err)
+		return 1
+	}
+	if plane != nil {
+		defer func() { // after every line has hung up: the interface and its routes go
+			if err := plane.Close(); err != nil {
+				log.Error("close data plane", "err", err)
+			}
+		}()
+	}
+	pppSvc, err := session.NewPPP(cfg, session.PPPOptions{Methods: aaaLists.PPP, DataPlane: session.Plane(plane)})
 	if err != nil {
 		fmt.Fprintf(stderr, "nas serve: %v\n", err)
 		return 1
@@ -77,8 +89,30 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nas serve: %v\n", err)
 		return 1
 	}
+	// RFC 5176 Disconnect and CoA act on the server's live sessions. The socket is opened
+	// before any line answers, so that a port already taken fails the start, not later.
+	da, err := methods.DynamicAuthor(cfg, srv.DynAuth(), log)
+	if err != nil {
+		fmt.Fprintf(stderr, "nas serve: %v\n", err)
+		return 1
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if da != nil {
+		daDone := make(chan struct{})
+		go func() {
+			defer close(daDone)
+			if err := da.Serve(ctx); err != nil {
+				log.Error("dynamic authorization stopped", "err", err)
+			}
+		}()
+		// Runs after srv.Run has hung every line up: a request still being acted on finds its
+		// session gone and is answered; then the socket is closed and Serve returns.
+		defer func() {
+			da.Close()
+			<-daDone
+		}()
+	}
 	acctg.start()
 	log.Info("nas serving", "config", *path, "lines", len(cfg.TTYs()))
 	if err := srv.Run(ctx); err != nil {

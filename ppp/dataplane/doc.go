@@ -78,12 +78,11 @@
 //  1. At start-up: plane, err := dataplane.New(ctx, cfg). errors.Is(err, ErrUnavailable):
 //     log a warning that PPP callers get no IP service and carry on (authentication and
 //     callback do not need the plane); another error is a configuration error.
-//  2. When IPCP opens (ppp.LinkConfig.Up): s, err := plane.Attach(ctx, SessionConfig{ID,
-//     Local, Peer from the LinkResult; MTU: the peer's MRU, lowered by Profile.MTU; Routes:
-//     Profile.Routes; Filter: Profile.Filter; Send: sends one datagram on the link}). An
-//     error ends the call (cause NAS error). Send runs on the session's writer goroutine,
-//     not the link's, so it needs a send that is safe beside Link.Run (ppp.Link.SendPacket
-//     is for the link's own goroutine only).
+//  2. Each time IPCP opens (ppp.LinkConfig.Opened, which also runs after a renegotiation):
+//     s, err := plane.Attach(ctx, SessionConfig{ID, Local, Peer from the LinkResult; MTU:
+//     LinkResult.PeerMRU, lowered by Profile.MTU; Routes: Profile.Routes; Filter:
+//     Profile.Filter; Send: ppp.Link.SendPacket, which is safe from any goroutine}). An error
+//     ends the call (cause NAS error). Send runs on the session's writer goroutine.
 //  3. ppp.LinkConfig.Packets: s.Receive(ip).
 //  4. While up: s.LastActivity() for Idle-Timeout, s.Counters() for Interim-Updates.
 //  5. When the link leaves the open phase or ends: s.Close(), then the counters go into

@@ -14,10 +14,9 @@ package e2e
 // RADIUS_ADDR=127.0.0.1, free AUTH_PORT/ACCT_PORT and NAS_CLIENT=127.0.0.1. FreeRADIUS 3.2.1
 // is ready in well under a second.
 //
-// Not here yet (they need the session's accounting and RFC 5176 wiring): Start/Stop records
-// of a live lab session in the detail file, and radclient Disconnect/CoA on a live session.
-// The client's own accounting and aaa/radius/dynauth against radclient are tested below and
-// in aaa/radius/dynauth.
+// The client's own accounting is tested below; the accounting of live sessions of `nas serve`
+// (a call, an EXEC callback's two legs) in the detail file, and radclient's Disconnect and CoA
+// acting on live sessions, are in dynauth_test.go.
 
 import (
 	"bufio"
@@ -102,7 +101,9 @@ func startFreeRADIUS(t testing.TB) *freeRADIUS {
 	s := &freeRADIUS{auth: frFreeUDPPort(t), acct: frFreeUDPPort(t), state: t.TempDir(), log: &lockedLines{}}
 	cmd := exec.Command(bin, "-f", "-d", dir, "-l", "stdout")
 	cmd.Env = append(os.Environ(),
-		"RADDB="+dir, "RADIUS_STATE="+s.state, "RADIUS_ADDR=127.0.0.1", "NAS_CLIENT=127.0.0.1",
+		// TZ: the detail file writes Event-Timestamp in the server's zone; the NAS's detail
+		// export writes UTC, and the tests compare the two.
+		"TZ=UTC", "RADDB="+dir, "RADIUS_STATE="+s.state, "RADIUS_ADDR=127.0.0.1", "NAS_CLIENT=127.0.0.1",
 		fmt.Sprintf("AUTH_PORT=%d", s.auth), fmt.Sprintf("ACCT_PORT=%d", s.acct))
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dialback/nas/examples"
 	"github.com/dialback/nas/ppp"
+	"github.com/dialback/nas/session/event"
 )
 
 func TestPPPCallerFields(t *testing.T) {
@@ -70,7 +71,8 @@ func TestBundledPPPScenarios(t *testing.T) {
 	for _, s := range all {
 		names[s.Name] = true
 	}
-	for _, n := range []string{"ppp-chap", "ppp-pap-rfc1570-callback", "ppp-cbcp-callback", "ppp-cbcp-fixed-number", "ppp-callback-initiate"} {
+	for _, n := range []string{"ppp-chap", "ppp-pap-rfc1570-callback", "ppp-cbcp-callback", "ppp-cbcp-fixed-number", "ppp-callback-initiate",
+		"radius-ppp-callback", "tacacs-ppp-callback"} {
 		if !names[n] {
 			t.Errorf("bundled scenario %s is missing", n)
 		}
@@ -106,5 +108,44 @@ expect:
 	}
 	if rep.Met != 2 || rep.Unmet == nil || rep.Unmet.Event != "session.up" {
 		t.Errorf("met %d of %d, unmet %v; events:\n%v", rep.Met, rep.Total, rep.Unmet, rep.Events)
+	}
+}
+
+// The AAA PPP callback scenarios really go through the embedded servers on both legs, and the
+// callback is the one the caller asked for in the way it asked.
+func TestAAAPPPCallbackScenarios(t *testing.T) {
+	for _, tc := range []struct {
+		name, auth, via string
+	}{
+		{"radius-ppp-callback", "chap radius 127.0.0.1:", "via rfc1570"},
+		{"tacacs-ppp-callback", "pap tacacs 127.0.0.1:", "via cbcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := Run(context.Background(), bundled(t, tc.name), Options{})
+			if !rep.Passed() {
+				t.Fatalf("met %d of %d; unmet %v; err %v; callers %v\n%s", rep.Met, rep.Total, rep.Unmet, rep.Err, rep.CallerErrors, dump(rep.Events))
+			}
+			oks := authOKs(rep.Events)
+			if len(oks) != 2 {
+				t.Fatalf("auth.ok events %+v, want one per leg", oks)
+			}
+			for _, e := range oks {
+				if !strings.HasPrefix(e.Detail, tc.auth) {
+					t.Errorf("auth.ok on leg %s answered by %q, want %q...", e.Leg, e.Detail, tc.auth)
+				}
+			}
+			n := 0
+			for _, e := range rep.Events {
+				if e.Kind == event.CallbackScheduled {
+					n++
+					if !strings.Contains(e.Detail, tc.via) {
+						t.Errorf("callback.scheduled %q, want it %s", e.Detail, tc.via)
+					}
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d callbacks scheduled, want 1 (a callback leg never calls back)", n)
+			}
+		})
 	}
 }

@@ -5,9 +5,11 @@
 #   pppd-options  pppd options, one quoted word a line (pppd's own file syntax)
 #   pap-secrets, chap-secrets (optional)  copied into a tmpfs /etc/ppp, mode 600
 #   modules       extra kernel modules to load, paths under kernel/ without .ko
+#   ip-up         (optional) a shell script run when IPCP is up, as pppd's ip-up
 # It reports on the console with lines starting "NAS-UML: ", ends with
 # "NAS-UML: pppd-exit=N", and powers the guest off. It must never exit: the
-# kernel panics when init dies.
+# kernel panics when init dies. The ip-up script's output comes as lines
+# "NAS-UML: ip-up: TEXT" and its status as "NAS-UML: ip-up-exit=N".
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 
@@ -43,6 +45,26 @@ for f in pap-secrets chap-secrets; do
 	fi
 done
 
+# pppd runs /etc/ppp/ip-up with its stdio on /dev/null and does not wait for it
+# (only, at its exit, for child-timeout): the wrapper reports on the console, and
+# /run/nas-ip-up tells the end of this script to wait for it.
+if [ -f $nas/ip-up ]; then
+	cat >/etc/ppp/ip-up <<'EOF'
+#!/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+: >/run/nas-ip-up
+sh /dev/nas/ip-up "$@" >/tmp/nas-ip-up.out 2>&1 </dev/null
+rc=$?
+{
+	sed 's/^/NAS-UML: ip-up: /' /tmp/nas-ip-up.out
+	echo "NAS-UML: ip-up-exit=$rc"
+} >/dev/console 2>&1
+rm -f /run/nas-ip-up
+EOF
+	chmod 755 /etc/ppp/ip-up
+fi
+
 # modprobe finds nothing here (the host's /lib/modules is another kernel's):
 # insmod with full paths, dependencies first.
 mods=/usr/lib/uml/modules/$(uname -r)/kernel
@@ -57,5 +79,10 @@ say pppd-start
 # The UML serial line has no modem-control lines: local, nocrtscts; nothing else
 # uses the line: nolock.
 pppd /dev/ttyS1 115200 nodetach local nocrtscts nolock debug logfd 2 file $nas/pppd-options
-say "pppd-exit=$?"
+rc=$?
+# An ip-up still running (pppd waits for it only child-timeout, 5 s) gets as long
+# again to report.
+n=0
+while [ -e /run/nas-ip-up ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
+say "pppd-exit=$rc"
 poweroff

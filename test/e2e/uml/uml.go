@@ -136,6 +136,8 @@ const (
 	markerStart  = markerPrefix + "pppd-start"
 	markerExit   = markerPrefix + "pppd-exit="
 	markerError  = markerPrefix + "error: "
+	markerIPUp   = markerPrefix + "ip-up: "
+	markerIPUpRC = markerPrefix + "ip-up-exit="
 )
 
 //go:embed init.sh
@@ -170,6 +172,14 @@ type Options struct {
 	// under kernel/ without ".ko", e.g. "drivers/net/ppp/ppp_deflate" and
 	// "drivers/net/ppp/bsd_comp" to let pppd offer CCP compression.
 	Modules []string
+	// IPUp, if set, is a shell script the guest runs when IPCP is up, as pppd's
+	// /etc/ppp/ip-up: with pppd's arguments (interface, tty, speed, local and remote
+	// address, ipparam) and environment (IFNAME, IPLOCAL, IPREMOTE, DNS1, PPPD_PID,
+	// ...). The guest's network is its own, with the host's programs: "ping -c 3
+	// 10.1.2.3". Its output and exit status are in Result.IPUpOutput and
+	// Result.IPUpExit. pppd does not wait for it; to end the call when it is done,
+	// end it with `kill $PPPD_PID` (pppd then exits with ExitUserRequest).
+	IPUp string
 	// Log, if set, receives the guest's console (kernel messages, init.sh's marker
 	// lines and pppd's debug log) as it arrives.
 	Log io.Writer
@@ -188,6 +198,11 @@ type Result struct {
 	// LocalIP and RemoteIP come from pppd's "local  IP address" and "remote IP
 	// address" lines; empty unless IPCP came up.
 	LocalIP, RemoteIP string
+	// IPUpExit is the exit status of Options.IPUp, -1 if it did not run (or did not
+	// finish before the guest powered off); IPUpOutput is what it wrote, stdout and
+	// stderr together.
+	IPUpExit   int
+	IPUpOutput string
 	// PPPDStart is the time from starting linux.uml to init.sh's "pppd-start"
 	// marker (guest boot plus module loading); zero if it never came.
 	PPPDStart time.Duration
@@ -273,7 +288,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw // one pipe: stderr carries UML's early messages
 
-	res := &Result{ExitCode: -1, UMID: umid}
+	res := &Result{ExitCode: -1, IPUpExit: -1, UMID: umid}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		pr.Close()
@@ -319,6 +334,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Log = con.text()
 	res.PPPDStart = con.started
 	res.ExitCode, res.LocalIP, res.RemoteIP = parseConsole(res.Log)
+	res.IPUpExit, res.IPUpOutput = parseIPUp(res.Log)
 
 	switch {
 	case ctxErr != nil:
@@ -390,7 +406,7 @@ func (o *Options) validate() error {
 			return fmt.Errorf("uml: secret for %q: NUL bytes cannot go in a pppd secrets file", name)
 		}
 	}
-	for _, a := range append(append([]string(nil), o.PPPDArgs...), o.Connect) {
+	for _, a := range append(append([]string(nil), o.PPPDArgs...), o.Connect, o.IPUp) {
 		if strings.ContainsRune(a, 0) {
 			return fmt.Errorf("uml: pppd option %q: NUL bytes cannot go in an options file", a)
 		}
@@ -473,6 +489,9 @@ func (o *Options) writeRunDir(dir string) error {
 	}
 	if len(o.Modules) > 0 {
 		files = append(files, runFile{"modules", []byte(strings.Join(o.Modules, "\n") + "\n"), 0o644})
+	}
+	if o.IPUp != "" {
+		files = append(files, runFile{"ip-up", []byte(o.IPUp + "\n"), 0o644})
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
@@ -583,6 +602,27 @@ func parseConsole(log string) (exit int, local, remote string) {
 		}
 	}
 	return exit, local, remote
+}
+
+// parseIPUp finds the exit status (-1 if not reported) and the output of the
+// ip-up script in a guest's console output.
+func parseIPUp(log string) (exit int, output string) {
+	exit = -1
+	var out strings.Builder
+	for _, line := range strings.Split(log, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if v, ok := strings.CutPrefix(line, markerIPUpRC); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= 255 {
+				exit = n
+			}
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, markerIPUp); ok {
+			out.WriteString(v)
+			out.WriteByte('\n')
+		}
+	}
+	return exit, out.String()
 }
 
 // diagnose names known causes of a guest that died early.
