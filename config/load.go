@@ -72,6 +72,7 @@ var envReplacer = strings.NewReplacer(keyDelim, "_", "-", "_", ".", "_")
 //	NAS_DATAPLANE_ROUTE_TABLE    dataplane.route-table
 //	NAS_DATAPLANE_QUEUE_LEN      dataplane.queue-len
 //	NAS_DATAPLANE_FILTER_DIRECTION dataplane.filter-direction
+//	NAS_METRICS_LISTEN           metrics.listen  (TCP HOST:PORT; "" = off)
 //
 // An empty variable counts as unset (viper's rule). Values are text and are parsed as the
 // key's type; a bad one is reported under the key's path like any other problem.

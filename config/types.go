@@ -41,6 +41,16 @@ type Config struct {
 	// rule a line in IOS extended access-list syntax (IOS `ip access-list extended NAME`).
 	// Names are case-insensitive: configuration keys are read in lower case.
 	AccessLists map[string][]string `mapstructure:"access-lists"`
+	// Metrics is the Prometheus metrics endpoint of `nas serve`.
+	Metrics Metrics `mapstructure:"metrics"`
+}
+
+// Metrics configures the HTTP endpoint that serves Prometheus metrics at /metrics: the
+// accounting spool's health and delivery, lines by state, sessions and RADIUS servers.
+type Metrics struct {
+	// Listen is the TCP address to serve on, e.g. "127.0.0.1:9464"; "" = off (the default).
+	// The endpoint has no authentication: bind it to an address only the scraper reaches.
+	Listen string `mapstructure:"listen"`
 }
 
 // DataPlane configures the IP data plane: one TUN interface shared by every PPP caller, with

@@ -81,6 +81,7 @@ func (c *Config) Validate() error {
 	c.validateAccounting(&e)
 	c.validatePPP(&e)
 	c.validateDataPlane(&e)
+	c.validateMetrics(&e)
 	oneOf(&e, "log.level", c.Log.Level, logLevels, "")
 	oneOf(&e, "log.format", c.Log.Format, logFormats, "")
 	return e.err()

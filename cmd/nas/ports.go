@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/dialback/nas/config"
 	"github.com/dialback/nas/lines"
@@ -18,6 +19,10 @@ import (
 type portOpener struct {
 	log      *slog.Logger
 	pstnOpts pstn.Options
+
+	// mu guards exchange: the line workers open their ports concurrently, and all sim lines
+	// must share one exchange.
+	mu       sync.Mutex
 	exchange *pstn.Exchange
 }
 
@@ -40,6 +45,8 @@ func (o *portOpener) open(ctx context.Context, tty config.TTY) (lines.Port, erro
 
 // pstn returns the simulated exchange, creating it on first use.
 func (o *portOpener) pstn() *pstn.Exchange {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.exchange == nil {
 		opts := o.pstnOpts
 		opts.Log = o.log.With("component", "pstn")
@@ -49,6 +56,8 @@ func (o *portOpener) pstn() *pstn.Exchange {
 }
 
 func (o *portOpener) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.exchange != nil {
 		o.exchange.Close()
 	}

@@ -14,6 +14,11 @@ import (
 	"github.com/dialback/nas/session/event"
 )
 
+// serveContext is the context `nas serve` runs in: until SIGINT or SIGTERM. Tests replace it.
+var serveContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
 // cmdServe brings every configured line up and answers calls until SIGINT or SIGTERM, then
 // hangs every line up.
 func cmdServe(args []string, stdout, stderr io.Writer) int {
@@ -89,6 +94,16 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nas serve: %v\n", err)
 		return 1
 	}
+	// The metrics endpoint (metrics.listen) is bound before any line answers too, so that a
+	// port already taken fails the start rather than leaving a NAS nobody can see.
+	mx, err := listenMetrics(cfg, srv, acctg.spool, aaaLists, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "nas serve: %v\n", err)
+		return 1
+	}
+	if mx != nil {
+		defer mx.Close() // if the start fails from here on; closing twice is harmless
+	}
 	// RFC 5176 Disconnect and CoA act on the server's live sessions. The socket is opened
 	// before any line answers, so that a port already taken fails the start, not later.
 	da, err := methods.DynamicAuthor(cfg, srv.DynAuth(), log)
@@ -96,8 +111,23 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nas serve: %v\n", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := serveContext()
 	defer stop()
+	if mx != nil {
+		// Scrapes are answered until every line has hung up, so the last state is visible.
+		mxCtx, mxStop := context.WithCancel(context.Background())
+		mxDone := make(chan struct{})
+		go func() {
+			defer close(mxDone)
+			if err := mx.Serve(mxCtx); err != nil {
+				log.Error("metrics endpoint stopped", "err", err)
+			}
+		}()
+		defer func() {
+			mxStop()
+			<-mxDone
+		}()
+	}
 	if da != nil {
 		daDone := make(chan struct{})
 		go func() {
