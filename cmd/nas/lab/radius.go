@@ -2,7 +2,6 @@ package lab
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -68,30 +67,9 @@ func (r *ReplyAttrs) UnmarshalYAML(n *yaml.Node) error {
 // resolveRADIUSUsers reads the scenario's radius-users: an inline list, or a path to a file
 // holding one (relative like config), and checks every attribute.
 func (s *Scenario) resolveRADIUSUsers(dir fs.FS) error {
-	node := &s.RADIUSUsers
-	switch node.Kind {
-	case 0:
-		return nil
-	case yaml.ScalarNode:
-		b, err := fs.ReadFile(dir, node.Value)
-		if err != nil {
-			return fmt.Errorf("radius-users: %w", err)
-		}
-		var doc yaml.Node
-		if err := yaml.Unmarshal(b, &doc); err != nil {
-			return fmt.Errorf("radius-users: %s: %w", node.Value, err)
-		}
-		if len(doc.Content) == 0 {
-			return fmt.Errorf("radius-users: %s is empty", node.Value)
-		}
-		node = doc.Content[0]
-	case yaml.SequenceNode:
-	default:
-		return errors.New("radius-users: either a list of users or a file path")
-	}
-	var users []RADIUSUser
-	if err := decodeStrict(node, &users); err != nil {
-		return fmt.Errorf("radius-users: %w", err)
+	users, err := decodeListOrFile[RADIUSUser](&s.RADIUSUsers, dir, "radius-users")
+	if err != nil || users == nil {
+		return err
 	}
 	for _, u := range users {
 		s.radiusUsers = append(s.radiusUsers, labserver.User{Name: u.Name, Password: u.Password, Reply: u.Reply})
@@ -104,6 +82,36 @@ func (s *Scenario) resolveRADIUSUsers(dir fs.FS) error {
 
 // decodeStrict decodes a node with unknown keys as errors (yaml.Node.Decode has no
 // KnownFields: re-encode and decode strictly).
+// decodeListOrFile decodes a scenario key that holds either a list of users inline or the path of a
+// file holding one (relative to the scenario, like config), strictly. A missing key gives nil.
+func decodeListOrFile[T any](node *yaml.Node, dir fs.FS, key string) ([]T, error) {
+	switch node.Kind {
+	case 0:
+		return nil, nil
+	case yaml.ScalarNode:
+		b, err := fs.ReadFile(dir, node.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", key, node.Value, err)
+		}
+		if len(doc.Content) == 0 {
+			return nil, fmt.Errorf("%s: %s is empty", key, node.Value)
+		}
+		node = doc.Content[0]
+	case yaml.SequenceNode:
+	default:
+		return nil, fmt.Errorf("%s: either a list of users or a file path", key)
+	}
+	var out []T
+	if err := decodeStrict(node, &out); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return out, nil
+}
+
 func decodeStrict(n *yaml.Node, v any) error {
 	b, err := yaml.Marshal(n)
 	if err != nil {

@@ -1,14 +1,11 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"strconv"
-
-	"go.yaml.in/yaml/v3"
 
 	tlab "github.com/dialback/nas/aaa/tacacs/labserver"
 	"github.com/dialback/nas/config"
@@ -46,30 +43,9 @@ type TACACSUser struct {
 // resolveTACACSUsers reads the scenario's tacacs-users: an inline list, or a path to a file
 // holding one (relative like config), and checks every AV's syntax.
 func (s *Scenario) resolveTACACSUsers(dir fs.FS) error {
-	node := &s.TACACSUsers
-	switch node.Kind {
-	case 0:
-		return nil
-	case yaml.ScalarNode:
-		b, err := fs.ReadFile(dir, node.Value)
-		if err != nil {
-			return fmt.Errorf("tacacs-users: %w", err)
-		}
-		var doc yaml.Node
-		if err := yaml.Unmarshal(b, &doc); err != nil {
-			return fmt.Errorf("tacacs-users: %s: %w", node.Value, err)
-		}
-		if len(doc.Content) == 0 {
-			return fmt.Errorf("tacacs-users: %s is empty", node.Value)
-		}
-		node = doc.Content[0]
-	case yaml.SequenceNode:
-	default:
-		return errors.New("tacacs-users: either a list of users or a file path")
-	}
-	var users []TACACSUser
-	if err := decodeStrict(node, &users); err != nil {
-		return fmt.Errorf("tacacs-users: %w", err)
+	users, err := decodeListOrFile[TACACSUser](&s.TACACSUsers, dir, "tacacs-users")
+	if err != nil || users == nil {
+		return err
 	}
 	for _, u := range users {
 		s.tacacsUsers = append(s.tacacsUsers, tlab.User{Name: u.Name, Password: u.Password,
