@@ -59,10 +59,9 @@ import (
 )
 
 const (
-	acctLines     = 96   // lines, one caller each
-	acctLogins    = 5200 // logins to make (each a Start and a Stop): more than 10,000 records
-	acctKillAfter = 2000 // logins before the SIGKILL
-	acctSecret    = "e2e-acct-secret"
+	acctLines     = 96               // lines, one caller each
+	acctLogins    = 5200             // logins to make (each a Start and a Stop): more than 10,000 records
+	acctKillAfter = 2000             // logins before the SIGKILL
 	acctGuard     = 90 * time.Second // bounds every phase; only fires when something is broken
 )
 
@@ -125,7 +124,7 @@ accounting:
   methods: [radius]
   exporters: [{name: e2e, format: jsonl, dir: %s}]
 users:
-`, acctPort, acctSecret, filepath.Join(dir, "spool"), filepath.Join(dir, "export"))
+`, acctPort, frSecret, filepath.Join(dir, "spool"), filepath.Join(dir, "export"))
 	for c := 1; c <= acctLines; c++ {
 		for k := 1; k <= perCaller; k++ {
 			fmt.Fprintf(&b, "  - {name: %s, password: pw}\n", acctUser(c, k))
@@ -280,107 +279,6 @@ func acctOneCall(ctx context.Context, cl *caller.Caller, number, user string, ph
 	return err
 }
 
-// The FreeRADIUS side: a configuration that takes accounting and writes a detail file.
-const acctFRConfig = `
-prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = /var
-sbindir = ${exec_prefix}/sbin
-raddbdir = @DIR@
-confdir = ${raddbdir}
-logdir = ${raddbdir}
-radacctdir = ${raddbdir}
-run_dir = ${raddbdir}
-libdir = /usr/lib/freeradius
-pidfile = ${run_dir}/radiusd.pid
-name = freeradius
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 65536
-hostname_lookups = no
-log {
-	destination = stdout
-}
-security {
-	allow_core_dumps = no
-	max_attributes = 200
-	reject_delay = 0
-	status_server = yes
-}
-thread pool {
-	start_servers = 4
-	max_servers = 8
-	min_spare_servers = 2
-	max_spare_servers = 8
-	max_requests_per_server = 0
-}
-client nas {
-	ipaddr = 127.0.0.1
-	secret = ` + acctSecret + `
-}
-modules {
-	detail {
-		filename = ${radacctdir}/detail
-	}
-}
-server default {
-	listen {
-		type = acct
-		ipaddr = 127.0.0.1
-		port = @ACCT@
-	}
-	preacct {
-	}
-	accounting {
-		detail
-	}
-}
-`
-
-// acctStartRADIUS runs freeradius in the foreground on port and returns its detail file.
-func acctStartRADIUS(t *testing.T, bin string, port int) string {
-	t.Helper()
-	dir := t.TempDir()
-	conf := strings.NewReplacer("@DIR@", dir, "@ACCT@", strconv.Itoa(port)).Replace(acctFRConfig)
-	for name, body := range map[string]string{
-		"radiusd.conf": conf,
-		"dictionary":   "$INCLUDE /usr/share/freeradius/dictionary\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command(bin, "-f", "-d", dir, "-l", "stdout")
-	cmd.Env = append(os.Environ(), "TZ=UTC") // Event-Timestamp is written in the server's zone
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("freeradius output (tail):\n%s", acctTail(out.String(), 3000))
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(out.String(), "Ready to process requests") {
-		select {
-		case <-exited:
-			t.Fatalf("freeradius exited at start:\n%s", out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("freeradius not ready:\n%s", out.String())
-		}
-	}
-	return filepath.Join(dir, "detail")
-}
-
 func acctTail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -505,8 +403,7 @@ func TestAccountingSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the accounting end-to-end test runs for about a minute")
 	}
-	frBin, err := exec.LookPath("freeradius")
-	if err != nil {
+	if _, err := exec.LookPath("freeradius"); err != nil {
 		peer.Missing(t, "FreeRADIUS not installed (apt-get install freeradius)")
 	}
 	began := time.Now()
@@ -569,7 +466,10 @@ func TestAccountingSurvivesKill(t *testing.T) {
 	ctx2, stop2 := context.WithCancel(context.Background())
 	phase2 := time.Now()
 	wg = acctRunCallers(ctx2, t, dir, 2, log)
-	detailPath := acctStartRADIUS(t, frBin, acctPort)
+	// The server docker-compose runs, from the same files (freeradius/), on the port the NAS
+	// was configured with before it came up.
+	fr := startFreeRADIUSOn(t, frFreeUDPPort(t), acctPort)
+	detailPath := filepath.Join(fr.state, "detail")
 	frUp := time.Now()
 	select {
 	case <-log.reached:
@@ -597,8 +497,11 @@ func TestAccountingSurvivesKill(t *testing.T) {
 
 	// Delivery: wait until FreeRADIUS has every record of the spool.
 	spoolDir := filepath.Join(dir, "spool")
-	var entries []acctDetailEntry
-	var recs []acct.Record
+	var (
+		entries []acctDetailEntry
+		recs    []acct.Record
+		err     error
+	)
 	deadline := time.Now().Add(acctGuard)
 	for {
 		recs = acctSpoolRecords(t, spoolDir)

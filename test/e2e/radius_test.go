@@ -88,6 +88,13 @@ func frFreeUDPPort(t testing.TB) int {
 // startFreeRADIUS runs freeradius from freeradius/ on loopback until the test ends.
 func startFreeRADIUS(t testing.TB) *freeRADIUS {
 	t.Helper()
+	return startFreeRADIUSOn(t, frFreeUDPPort(t), frFreeUDPPort(t))
+}
+
+// startFreeRADIUSOn is startFreeRADIUS on ports chosen beforehand, for a NAS configured
+// before the server comes up.
+func startFreeRADIUSOn(t testing.TB, authPort, acctPort int) *freeRADIUS {
+	t.Helper()
 	bin, err := exec.LookPath("freeradius")
 	if err != nil {
 		if bin, err = exec.LookPath("radiusd"); err != nil {
@@ -98,7 +105,7 @@ func startFreeRADIUS(t testing.TB) *freeRADIUS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &freeRADIUS{auth: frFreeUDPPort(t), acct: frFreeUDPPort(t), state: t.TempDir(), log: &lockedLines{}}
+	s := &freeRADIUS{auth: authPort, acct: acctPort, state: t.TempDir(), log: &lockedLines{}}
 	cmd := exec.Command(bin, "-f", "-d", dir, "-l", "stdout")
 	cmd.Env = append(os.Environ(),
 		// TZ: the detail file writes Event-Timestamp in the server's zone; the NAS's detail
