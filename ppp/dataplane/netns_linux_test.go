@@ -14,22 +14,25 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dialback/nas/test/e2e/peer"
 )
 
 // Helpers for the privileged tests: network namespaces made by the test (with iproute2), a
 // way to create sockets and TUNs inside them, and ping.
 
-// requirePrivileged skips a test that needs root, /dev/net/tun and iproute2.
+// requirePrivileged ends a test that needs root, /dev/net/tun and iproute2 where they are
+// missing: a skip, or a failure under E2E_REQUIRED=1 (CI runs as root).
 func requirePrivileged(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to make network namespaces and a TUN")
+		peer.Missing(t, "needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to make network namespaces and a TUN")
 	}
 	if _, err := os.Stat(tunPath); err != nil {
-		t.Skipf("skipped: no %s on this host: %v", tunPath, err)
+		peer.Missing(t, "no %s on this host: %v", tunPath, err)
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipped: needs iproute2's ip command")
+		peer.Missing(t, "needs iproute2's ip command (apt-get install iproute2)")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dialback/nas/aaa"
+	"github.com/dialback/nas/test/e2e/peer"
 )
 
 // The privileged tests re-execute the test binary as a child in some cases; the child's role
@@ -368,7 +369,7 @@ func TestUnavailableWithoutNetAdmin(t *testing.T) {
 	requirePrivileged(t)
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("skipped: needs util-linux's setpriv to drop CAP_NET_ADMIN")
+		peer.Missing(t, "needs util-linux's setpriv to drop CAP_NET_ADMIN")
 	}
 	ns := newNetns(t)
 	exe, err := os.Executable()
