@@ -48,6 +48,24 @@ func mustErrors(t *testing.T, err error) Errors {
 	return es
 }
 
+// wantOneError parses yaml and checks that it is refused, with exactly one error, at path,
+// whose message contains msg.
+func wantOneError(t *testing.T, yaml, path, msg string) *FieldError {
+	t.Helper()
+	c, err := Parse([]byte(yaml))
+	if c != nil {
+		t.Errorf("got a config with an error")
+	}
+	es := mustErrors(t, err)
+	if len(es) != 1 {
+		t.Fatalf("got %d errors, want 1 at %s:\n%v", len(es), path, err)
+	}
+	if es[0].Path != path || !strings.Contains(es[0].Msg, msg) {
+		t.Errorf("got %q\nwant %s: ...%s...", es[0], path, msg)
+	}
+	return es[0]
+}
+
 func TestValidationRules(t *testing.T) {
 	tests := []struct {
 		name string
@@ -194,19 +212,9 @@ lines:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(tt.yaml))
-			if c != nil {
-				t.Errorf("got a config with an error")
-			}
-			es := mustErrors(t, err)
-			if len(es) != 1 {
-				t.Fatalf("got %d errors, want 1 at %s:\n%v", len(es), tt.path, err)
-			}
-			if es[0].Path != tt.path || !strings.Contains(es[0].Msg, tt.msg) {
-				t.Errorf("got %q\nwant %s: ...%s...", es[0], tt.path, tt.msg)
-			}
-			if !strings.HasPrefix(es[0].Error(), tt.path+": ") {
-				t.Errorf("Error() %q does not start with the path", es[0].Error())
+			fe := wantOneError(t, tt.yaml, tt.path, tt.msg)
+			if !strings.HasPrefix(fe.Error(), tt.path+": ") {
+				t.Errorf("Error() %q does not start with the path", fe.Error())
 			}
 		})
 	}

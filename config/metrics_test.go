@@ -29,19 +29,17 @@ func TestMetricsListen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(pppDoc("metrics: {listen: " + quote(tt.listen) + "}")))
-			if tt.msg == "" {
-				if err != nil {
-					t.Fatalf("%q refused:\n%v", tt.listen, err)
-				}
-				if c.Metrics.Listen != tt.listen {
-					t.Errorf("metrics.listen = %q, want %q", c.Metrics.Listen, tt.listen)
-				}
+			yaml := pppDoc("metrics: {listen: " + quote(tt.listen) + "}")
+			if tt.msg != "" {
+				wantOneError(t, yaml, "metrics.listen", tt.msg)
 				return
 			}
-			es := mustErrors(t, err)
-			if len(es) != 1 || es[0].Path != "metrics.listen" || !strings.Contains(es[0].Msg, tt.msg) {
-				t.Errorf("got %v\nwant metrics.listen: ...%s...", err, tt.msg)
+			c, err := Parse([]byte(yaml))
+			if err != nil {
+				t.Fatalf("%q refused:\n%v", tt.listen, err)
+			}
+			if c.Metrics.Listen != tt.listen {
+				t.Errorf("metrics.listen = %q, want %q", c.Metrics.Listen, tt.listen)
 			}
 		})
 	}

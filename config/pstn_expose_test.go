@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -19,11 +18,7 @@ func TestPSTNExposeValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.yaml))
-			es := mustErrors(t, err)
-			if len(es) != 1 || es[0].Path != tt.path || !strings.Contains(es[0].Msg, tt.msg) {
-				t.Errorf("got %v\nwant %s: ...%s...", err, tt.path, tt.msg)
-			}
+			wantOneError(t, tt.yaml, tt.path, tt.msg)
 		})
 	}
 	c, err := Parse([]byte(doc(baseLines, baseScripts, "pstn: {expose: [{number: \"5552000\", link: /tmp/a}, {number: \"5552001\", link: /tmp/b}]}")))

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -233,15 +232,14 @@ func checkListen(s string) string {
 			return fmt.Sprintf("%q: %q is not an IP address (listen on an address of this host)", s, host)
 		}
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
+	if _, ok := portNumber(port); !ok {
 		return fmt.Sprintf("%q: port %q is not 1-65535 (RFC 5176 §3 uses 3799)", s, port)
 	}
 	return ""
 }
 
-// checkDialstring checks a dial string as validateUsers does; "" (the user supplies the
-// number) is allowed.
+// checkDialstring checks a dial string (users' callback-dialstring, RADIUS Callback-Ids);
+// "" (the user supplies the number) is allowed.
 func checkDialstring(ds string) string {
 	if len(ds) > maxDialstring {
 		return fmt.Sprintf("is longer than %d characters", maxDialstring)

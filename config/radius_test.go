@@ -56,17 +56,7 @@ func TestRADIUSValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(tt.yaml))
-			if c != nil {
-				t.Errorf("got a config with an error")
-			}
-			es := mustErrors(t, err)
-			if len(es) != 1 {
-				t.Fatalf("got %d errors, want 1 at %s:\n%v", len(es), tt.path, err)
-			}
-			if es[0].Path != tt.path || !strings.Contains(es[0].Msg, tt.msg) {
-				t.Errorf("got %q\nwant %s: ...%s...", es[0], tt.path, tt.msg)
-			}
+			wantOneError(t, tt.yaml, tt.path, tt.msg)
 		})
 	}
 }

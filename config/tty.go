@@ -106,8 +106,7 @@ func checkPort(port string) string {
 		if err != nil || host == "" {
 			return fmt.Sprintf("%q is not rfc2217://host:port (host and TCP port are both required)", port)
 		}
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
+		if _, ok := portNumber(p); !ok {
 			return fmt.Sprintf("%q: TCP port %q is out of range 1-65535", port, p)
 		}
 		return ""

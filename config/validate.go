@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/dialback/nas/lines/chat"
 )
@@ -252,21 +251,11 @@ func (c *Config) definedScripts() string {
 	if len(c.ChatScripts) == 0 {
 		return "none are defined"
 	}
-	names := make([]string, 0, len(c.ChatScripts))
-	for n := range c.ChatScripts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return "defined: " + strings.Join(names, ", ")
+	return "defined: " + strings.Join(sortedStrings(c.ChatScripts), ", ")
 }
 
 func (c *Config) validateChatScripts(e *collector) {
-	names := make([]string, 0, len(c.ChatScripts))
-	for n := range c.ChatScripts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range sortedStrings(c.ChatScripts) {
 		p := join("chat-scripts", name)
 		if name == "" || strings.ContainsAny(name, " \t\r\n") {
 			e.add(p, "a chat-script name must be one word")
@@ -321,14 +310,8 @@ func (c *Config) validateUsers(e *collector, ttys map[int]TTY) {
 		}
 
 		if u.CallbackDialstring != nil {
-			ds := *u.CallbackDialstring
-			if len(ds) > maxDialstring {
-				e.add(join(p, "callback-dialstring"), "is longer than %d characters", maxDialstring)
-			} else if k := strings.IndexFunc(ds, func(r rune) bool {
-				return !(r >= '0' && r <= '9') && !strings.ContainsRune(dialModifiers, r)
-			}); k >= 0 {
-				r, _ := utf8.DecodeRuneInString(ds[k:])
-				e.add(join(p, "callback-dialstring"), "%q contains %q: allowed are digits and %s", ds, r, dialModifiers)
+			if msg := checkDialstring(*u.CallbackDialstring); msg != "" {
+				e.add(join(p, "callback-dialstring"), "%s", msg)
 			}
 		} else {
 			for _, f := range []struct {
@@ -429,6 +412,13 @@ func oneOf(e *collector, path, val string, allowed []string, extra string) bool 
 	}
 	e.add(path, "%q is not one of %s%s", val, strings.Join(allowed, ", "), extra)
 	return false
+}
+
+// portNumber parses a numeric TCP or UDP port, 1-65535. Service names ("http") are refused:
+// they would depend on the host's /etc/services.
+func portNumber(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 1 && n <= 65535
 }
 
 func intRange(e *collector, path string, val, lo, hi int) {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"maps"
 	"slices"
 	"strings"
 
@@ -71,7 +70,7 @@ func (c *Config) validateDataPlane(e *collector) {
 		oneOf(e, "dataplane.filter-direction", d.FilterDirection, filterDirections, " (leave it out for out)")
 	}
 
-	for _, name := range slices.Sorted(maps.Keys(c.AccessLists)) {
+	for _, name := range sortedStrings(c.AccessLists) {
 		path := join("access-lists", name)
 		if _, err := dataplane.ParseACL(name, c.AccessLists[name]); err != nil {
 			// The path names the list already; the message keeps the line and the rule.

@@ -3,7 +3,6 @@ package config
 import (
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
@@ -35,7 +34,7 @@ func (c *Config) validateMetrics(e *collector) {
 	}
 	// Numeric only: a service name ("http") would depend on the host's /etc/services, and
 	// port 0 (any free port) leaves the scraper nothing to point at.
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	if _, ok := portNumber(port); !ok {
 		e.add(path, "%q: port %q is not 1-65535 (e.g. 9464)", s, port)
 	}
 }

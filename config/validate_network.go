@@ -46,10 +46,10 @@ func (c *Config) validatePPP(e *collector) {
 		e.add("ppp.callback", "%q is not one of accept, initiate (leave it out for no PPP callback)", p.Callback)
 	}
 	if p.Keepalive != nil {
-		if k := *p.Keepalive; k < 0 || k > maxKeepalive {
-			e.add("ppp.keepalive", "%s is out of range 0s-%s (0s turns keepalives off)", fmtDur(k), fmtDur(maxKeepalive))
-		} else if k > 0 && k < time.Second {
+		if k := *p.Keepalive; k > 0 && k < time.Second {
 			e.add("ppp.keepalive", "%s is shorter than 1s: LCP echoes that often would swamp a modem line", fmtDur(k))
+		} else {
+			durRange(e, "ppp.keepalive", k, 0, maxKeepalive, " (0s turns keepalives off)")
 		}
 	}
 	if p.KeepaliveRetries != 0 {
@@ -132,14 +132,9 @@ func (c *Config) validatePPP(e *collector) {
 	}
 	if p.Pool != "" {
 		if _, ok := byName[p.Pool]; !ok {
-			names := make([]string, 0, len(byName))
-			for n := range byName {
-				names = append(names, n)
-			}
-			sort.Strings(names)
 			have := "none is defined"
-			if len(names) > 0 {
-				have = "defined: " + strings.Join(names, ", ")
+			if len(byName) > 0 {
+				have = "defined: " + strings.Join(sortedStrings(byName), ", ")
 			}
 			e.add("ppp.pool", "%q is not an ip-pools entry (%s)", p.Pool, have)
 		}

@@ -161,8 +161,8 @@ func checkTACACSAddress(e *collector, path string, s TACACSServer) (string, bool
 		e.add(path, "%q: the host %s", a, msg)
 		return "", false
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
+	n, ok := portNumber(port)
+	if !ok {
 		e.add(path, "%q: port %q is not 1-65535 (TACACS+ uses %d)", a, port, DefaultTACACSPort)
 		return "", false
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"time"
 )
 
@@ -70,3 +71,13 @@ type goneError struct{}
 
 func (goneError) Error() string        { return "port gone" }
 func (goneError) Is(target error) bool { return target == io.EOF }
+
+// ErrPortClosed is wrapped by a backend's Read and Write after its own Close: the port is gone
+// for good from the caller's point of view, so errors.Is(err, io.EOF) and
+// errors.Is(err, os.ErrClosed) are true of it too.
+var ErrPortClosed error = closedError{}
+
+type closedError struct{}
+
+func (closedError) Error() string        { return "port closed" }
+func (closedError) Is(target error) bool { return target == io.EOF || target == os.ErrClosed }

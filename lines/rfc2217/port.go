@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -26,13 +25,8 @@ import (
 // ErrPortGone is lines.ErrPortGone, wrapped by Read and Write once the port is gone for good.
 var ErrPortGone = lines.ErrPortGone
 
-// errClosed is what Read and Write return after Close.
-var errClosed error = closedError{}
-
-type closedError struct{}
-
-func (closedError) Error() string        { return "port closed" }
-func (closedError) Is(target error) bool { return target == io.EOF || target == os.ErrClosed }
+// errClosed is what Read and Write return after Close (io.EOF as well as os.ErrClosed).
+var errClosed = lines.ErrPortClosed
 
 // Scheme is the prefix of an RFC 2217 port in the line configuration ("rfc2217://host:port").
 const Scheme = "rfc2217://"
@@ -408,11 +402,8 @@ func (p *Port) send(b []byte) error {
 func (p *Port) writeFailed(err error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return fmt.Errorf("rfc2217 %s: write: %w", p.addr, errClosed)
-	}
-	if p.rerr != nil {
-		return p.rerr
+	if dead := p.deadLocked("write"); dead != nil {
+		return dead
 	}
 	return fmt.Errorf("rfc2217 %s: write: %w: %v", p.addr, ErrPortGone, err)
 }

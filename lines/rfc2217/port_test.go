@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,14 +284,12 @@ func TestHangupAndLines(t *testing.T) {
 		t.Fatalf("SetDTR: %v", err)
 	}
 	s.mu.Lock()
-	rts, dtr := slicesClone(s.rts), slicesClone(s.dtr)
+	rts, dtr := slices.Clone(s.rts), slices.Clone(s.dtr)
 	s.mu.Unlock()
 	if len(rts) != 1 || rts[0] || len(dtr) != 3 || dtr[2] {
 		t.Errorf("rts %v dtr %v", rts, dtr)
 	}
 }
-
-func slicesClone(b []bool) []bool { return append([]bool(nil), b...) }
 
 func TestHangupCancelledStillRaisesDTR(t *testing.T) {
 	s := newFakeServer(t)

@@ -25,14 +25,8 @@ import (
 // ErrPortGone is lines.ErrPortGone, wrapped by Read and Write once the port is gone for good.
 var ErrPortGone = lines.ErrPortGone
 
-// errClosed is what Read and Write return after Close: the port is gone for good from the
-// caller's point of view, so it is io.EOF as well as os.ErrClosed.
-var errClosed error = closedError{}
-
-type closedError struct{}
-
-func (closedError) Error() string        { return "port closed" }
-func (closedError) Is(target error) bool { return target == io.EOF || target == os.ErrClosed }
+// errClosed is what Read and Write return after Close (io.EOF as well as os.ErrClosed).
+var errClosed = lines.ErrPortClosed
 
 const (
 	// defaultReadSlice bounds each blocking read in the library, so that a deadline set
@@ -296,14 +290,8 @@ func (p *Port) failed(op string, err error) error {
 func (p *Port) Write(b []byte) (int, error) {
 	done := 0
 	for done < len(b) {
-		p.mu.Lock()
-		closed, gone := p.closed, p.gone
-		p.mu.Unlock()
-		if closed {
-			return done, fmt.Errorf("serial %s: write: %w", p.path, errClosed)
-		}
-		if gone != nil {
-			return done, gone
+		if err := p.usable("write"); err != nil {
+			return done, err
 		}
 		n, err := p.dev.Write(b[done:])
 		done += max(n, 0)
