@@ -17,6 +17,7 @@ import (
 	"github.com/dialback/nas/config"
 	"github.com/dialback/nas/lines"
 	"github.com/dialback/nas/lines/modem"
+	"github.com/dialback/nas/ppp"
 	"github.com/dialback/nas/session/event"
 )
 
@@ -81,10 +82,11 @@ func acctService(proto string) string {
 	return string(aaa.ServiceLogin)
 }
 
-// AcctCause is the RFC 2866 Acct-Terminate-Cause for a session.down cause.
+// AcctCause is the RFC 2866 Acct-Terminate-Cause for a session.down cause, EXEC's and the
+// ones only PPP has (the link's causes passed through, see ppp.go) alike.
 func AcctCause(cause string) acct.Cause {
 	switch cause {
-	case CauseLogout, CauseUserAbort, "":
+	case CauseLogout, CauseUserAbort, CauseUserRequest, "":
 		return acct.CauseUserRequest
 	case CauseCarrierLost:
 		return acct.CauseLostCarrier
@@ -98,8 +100,12 @@ func AcctCause(cause string) acct.Cause {
 		return acct.CauseNASRequest
 	case CauseAdminReset:
 		return acct.CauseAdminReset
-	case CauseAuthFailed:
+	case CauseAuthFailed, CauseWrongUser, ppp.CauseNegotiationFailed:
 		return acct.CauseUserError
+	case ppp.CauseKeepalive:
+		return acct.CauseLostService
+	case ppp.CauseLoopback:
+		return acct.CausePortError
 	}
 	return acct.CauseNASError
 }
@@ -144,7 +150,7 @@ type Leg struct {
 	rec     acct.Record // the Start record, once started
 	started bool
 	stopped bool
-	cause   acct.Cause // set by SetCause or Disconnect; overrides the session's cause
+	cause   acct.Cause // set by Disconnect; overrides the session's cause
 	// Timeouts set by authorization during the session (SetTimeouts, RFC 5176 CoA); they
 	// replace the session's own. 0 = no limit.
 	idle, session       time.Duration
@@ -181,13 +187,6 @@ func (l *Leg) SessionID() string {
 	return l.rec.SessionID
 }
 
-// Started reports whether the Start was accepted by the spool.
-func (l *Leg) Started() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.started
-}
-
 // AddPackets counts packets (PPP frames) received from and sent to the caller.
 func (l *Leg) AddPackets(in, out uint64) {
 	l.inPackets.Add(in)
@@ -220,14 +219,6 @@ func (l *Leg) counts() Traffic {
 func (l *Leg) SetAddress(a netip.Addr) {
 	l.mu.Lock()
 	l.rec.Address = a
-	l.mu.Unlock()
-}
-
-// SetCause sets the Acct-Terminate-Cause of the Stop, overriding the one derived from the
-// session's Outcome.Cause.
-func (l *Leg) SetCause(c acct.Cause) {
-	l.mu.Lock()
-	l.cause = c
 	l.mu.Unlock()
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/dialback/nas/aaa/acct"
 	"github.com/dialback/nas/aaa/radius/dynauth"
 	"github.com/dialback/nas/lines"
+	"github.com/dialback/nas/ppp"
 	"github.com/dialback/nas/session"
 	"github.com/dialback/nas/session/caller"
 	"github.com/dialback/nas/session/event"
@@ -548,4 +549,33 @@ func TestShowAccounting(t *testing.T) {
 		t.Errorf("show accounting on a failing spool:\n%s", out)
 	}
 	fsys.fail.Store(false)
+}
+
+// TestAcctCause covers the one mapping from session.down causes, EXEC's and PPP's, to
+// Acct-Terminate-Cause.
+func TestAcctCause(t *testing.T) {
+	for _, tc := range []struct {
+		cause string
+		want  acct.Cause
+	}{
+		{session.CauseLogout, acct.CauseUserRequest},
+		{session.CauseUserRequest, acct.CauseUserRequest},
+		{session.CauseCarrierLost, acct.CauseLostCarrier},
+		{session.CauseIdleTimeout, acct.CauseIdleTimeout},
+		{session.CauseSessionTimeout, acct.CauseSessionTimeout},
+		{session.CauseCallback, acct.CauseCallback},
+		{session.CauseShutdown, acct.CauseNASRequest},
+		{session.CauseAdminReset, acct.CauseAdminReset},
+		{session.CauseAuthFailed, acct.CauseUserError},
+		{session.CauseWrongUser, acct.CauseUserError},
+		{ppp.CauseNegotiationFailed, acct.CauseUserError},
+		{ppp.CauseKeepalive, acct.CauseLostService},
+		{ppp.CauseLoopback, acct.CausePortError},
+		{session.CauseNoAddress, acct.CauseNASError},
+		{ppp.CauseNASError, acct.CauseNASError},
+	} {
+		if got := session.AcctCause(tc.cause); got != tc.want {
+			t.Errorf("AcctCause(%q) = %v, want %v", tc.cause, got, tc.want)
+		}
+	}
 }

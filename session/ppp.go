@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/dialback/nas/aaa"
-	"github.com/dialback/nas/aaa/acct"
 	"github.com/dialback/nas/callback"
 	"github.com/dialback/nas/config"
 	"github.com/dialback/nas/ppp"
@@ -35,16 +34,6 @@ const (
 	// CauseWrongUser: the callback leg authenticated as someone other than the user called back.
 	CauseWrongUser = "wrong-user"
 )
-
-// pppAcctCause is the RFC 2866 Acct-Terminate-Cause of the session.down causes that only PPP
-// has (the others are AcctCause's).
-var pppAcctCause = map[string]acct.Cause{
-	CauseUserRequest:           acct.CauseUserRequest,
-	ppp.CauseKeepalive:         acct.CauseLostService,
-	ppp.CauseNegotiationFailed: acct.CauseUserError,
-	ppp.CauseLoopback:          acct.CausePortError,
-	CauseWrongUser:             acct.CauseUserError,
-}
 
 // DefaultPPPAuthentication is the `ppp authentication` order when the configuration gives none:
 // IOS's usual `ppp authentication chap pap`.
@@ -87,7 +76,10 @@ type PPP struct {
 	local     netip.Addr
 	dns       [2]netip.Addr
 	keepalive time.Duration // < 0: off
-	o         PPPOptions
+	// cbAccept and cbInitiate are `ppp callback accept` and `ppp callback initiate`
+	// (initiate implies accept).
+	cbAccept, cbInitiate bool
+	o                    PPPOptions
 }
 
 // NewPPP builds the PPP service of cfg: the authentication order, keepalive, local and DNS
@@ -97,7 +89,10 @@ func NewPPP(cfg *config.Config, o PPPOptions) (*PPP, error) {
 	if cfg == nil {
 		return nil, errors.New("ppp: no configuration")
 	}
-	p := &PPP{cfg: cfg, methods: o.Methods, o: o, pools: o.Pools, keepalive: DefaultPPPKeepalive}
+	p := &PPP{cfg: cfg, methods: o.Methods, o: o, pools: o.Pools, keepalive: DefaultPPPKeepalive,
+		cbAccept:   cfg.PPP.Callback == "accept" || cfg.PPP.Callback == "initiate",
+		cbInitiate: cfg.PPP.Callback == "initiate",
+	}
 	if p.methods.Service == "" {
 		p.methods.Service = aaa.ServicePPP
 	}
@@ -226,7 +221,6 @@ func (r *pppRun) run(ctx context.Context) Outcome {
 	s, cfg := r.s, r.p.cfg
 	req := s.request("", "")
 	req.Service, req.Prompt = aaa.ServicePPP, nil // PPP cannot prompt the caller
-	mode := cfg.PPP.Callback
 	lc := ppp.LinkConfig{
 		Role:             ppp.Server,
 		Hostname:         cfg.Hostname,
@@ -236,8 +230,8 @@ func (r *pppRun) run(ctx context.Context) Outcome {
 		Request:          *req,
 		AuthTimeout:      r.p.o.AuthTimeout,
 		RestartTimer:     r.p.o.RestartTimer,
-		CallbackAccept:   mode == "accept" || mode == "initiate",
-		CallbackInitiate: mode == "initiate",
+		CallbackAccept:   r.p.cbAccept,
+		CallbackInitiate: r.p.cbInitiate,
 		Callback:         r.callback,
 		Network:          r.network,
 		Keepalive:        r.p.keepalive,
@@ -267,10 +261,6 @@ func (r *pppRun) run(ctx context.Context) Outcome {
 
 	r.account(res.Counters)
 	out := Outcome{Cause: r.cause(ctx, lctx, res)}
-	if c, ok := pppAcctCause[out.Cause]; ok && r.h.Acct != nil && ctx.Err() == nil {
-		// A cause only PPP has; an end from outside (Disconnect, CoA) keeps the leg's own.
-		r.h.Acct.SetCause(c)
-	}
 	r.log.Info("ppp session ended", "user", s.user, "cause", out.Cause, "link_cause", res.Cause, "message", res.Message,
 		"reached", res.Reached, "err", err, "frames_in", res.Counters.FramesIn, "frames_out", res.Counters.FramesOut)
 	if res.Callback != nil && out.Cause == CauseCallback && ctx.Err() == nil {
@@ -337,15 +327,13 @@ func (r *pppRun) authenticate(ctx context.Context, req *aaa.Request) (*aaa.Profi
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		cause := "rejected"
-		switch {
-		case errors.Is(err, aaa.ErrRejected):
+		cause := authFailCause(err)
+		switch cause {
+		case authRejected:
 			r.log.Info("ppp authentication rejected", "user", req.User, "auth", how, "err", err)
-		case errors.Is(err, aaa.ErrUnreachable):
-			cause = "unreachable"
+		case authUnreachable:
 			r.log.Warn("ppp authentication failed without an answer", "user", req.User, "err", err)
 		default:
-			cause = CauseError
 			r.log.Warn("ppp authentication failed", "user", req.User, "err", err)
 		}
 		s.emit(event.AuthFail, event.Event{User: req.User, Protocol: ProtoPPP, Cause: cause, Detail: how})
@@ -376,20 +364,10 @@ func (r *pppRun) authenticate(ctx context.Context, req *aaa.Request) (*aaa.Profi
 	return p, nil
 }
 
-// lineInfo is the line's part of a callback decision.
-func (s *session) lineInfo() callback.LineInfo {
-	return callback.LineInfo{
-		Num: s.w.num, Rotary: s.spec.Rotary,
-		ForcedWait: s.spec.Callback.ForcedWait, NoDSRWait: s.spec.Callback.NoDSRWait,
-		Script: s.spec.Script.Callback, Mode: s.spec.Modem.Mode,
-	}
-}
-
 // callback is the link's Callback hook: callback.Plan for what the caller asked (RFC 1570
 // option 13, CBCP, or nothing under `ppp callback initiate`). With CBCP and no number known it
 // asks the caller for one ("user-specified"), and is called again with the caller's answer.
 func (r *pppRun) callback(p *aaa.Profile, req ppp.CallbackRequest) ppp.CallbackDecision {
-	cfg := r.p.cfg
 	asked := callback.Asked{Protocol: callback.ProtocolPPP, Requested: req.Requested}
 	if req.Requested && req.Op != ppp.CallbackOpAuth {
 		asked.Number = req.Message // a dial string (ops 1, 3) or the CBCP answer
@@ -401,9 +379,7 @@ func (r *pppRun) callback(p *aaa.Profile, req ppp.CallbackRequest) ppp.CallbackD
 		}
 	}
 	set := callback.Settings{
-		Secure: cfg.Callback.Secure, Leg: r.s.leg,
-		PPPAccept:   cfg.PPP.Callback == "accept" || cfg.PPP.Callback == "initiate",
-		PPPInitiate: cfg.PPP.Callback == "initiate",
+		Secure: r.p.cfg.Callback.Secure, Leg: r.s.leg, PPPAccept: r.p.cbAccept, PPPInitiate: r.p.cbInitiate,
 	}
 	d := callback.Plan(p, asked, r.s.lineInfo(), set)
 	r.decision, r.decided = d, true

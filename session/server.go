@@ -302,7 +302,6 @@ type lineCmd struct {
 	nodsr  time.Duration
 	script *chat.Script
 	number string
-	call   modem.Call
 	job    *callback.Job
 	reply  chan cmdReply // buffered: the worker never blocks on a requester that gave up
 }
@@ -355,8 +354,9 @@ func (s *Server) Dial(ctx context.Context, line int, script *chat.Script, number
 	return r.call, err
 }
 
-// StartLeg implements callback.Lines.
-func (s *Server) StartLeg(ctx context.Context, line int, call modem.Call, job *callback.Job) error {
-	_, err := s.send(ctx, line, &lineCmd{kind: cmdStartLeg, call: call, job: job})
+// StartLeg implements callback.Lines. The worker serves the call it dialled itself, so the
+// call passed back here is not needed.
+func (s *Server) StartLeg(ctx context.Context, line int, _ modem.Call, job *callback.Job) error {
+	_, err := s.send(ctx, line, &lineCmd{kind: cmdStartLeg, job: job})
 	return err
 }

@@ -345,15 +345,11 @@ func (s *session) login(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		cause := "rejected"
-		if !errors.Is(err, aaa.ErrRejected) {
-			cause = "unreachable"
-			if !errors.Is(err, aaa.ErrUnreachable) {
-				cause = CauseError
-			}
-			s.log.Warn("login authentication failed without an answer", "user", user, "err", err)
-		} else {
+		cause := authFailCause(err)
+		if cause == authRejected {
 			s.log.Info("login rejected", "user", user, "err", err)
+		} else {
+			s.log.Warn("login authentication failed without an answer", "user", user, "err", err)
 		}
 		s.emit(event.AuthFail, event.Event{User: user, Protocol: ProtoExec, Cause: cause})
 		msg := failMsg
@@ -367,6 +363,23 @@ func (s *session) login(ctx context.Context) error {
 		try++
 	}
 	return end(CauseAuthFailed)
+}
+
+// Causes of auth.fail events, beyond CauseError.
+const (
+	authRejected    = "rejected"
+	authUnreachable = "unreachable"
+)
+
+// authFailCause is the auth.fail cause of a failed authentication, EXEC or PPP.
+func authFailCause(err error) string {
+	switch {
+	case errors.Is(err, aaa.ErrRejected):
+		return authRejected
+	case errors.Is(err, aaa.ErrUnreachable):
+		return authUnreachable
+	}
+	return CauseError
 }
 
 func (s *session) loginLimits() limits {
@@ -399,11 +412,7 @@ func (s *session) planCallback(ctx context.Context) (*callback.Job, error) {
 		return nil, nil
 	}
 	cfg := s.srv.cfg
-	info := callback.LineInfo{
-		Num: s.w.num, Rotary: s.spec.Rotary,
-		ForcedWait: s.spec.Callback.ForcedWait, NoDSRWait: s.spec.Callback.NoDSRWait,
-		Script: s.spec.Script.Callback, Mode: s.spec.Modem.Mode,
-	}
+	info := s.lineInfo()
 	set := callback.Settings{ExecCallback: cfg.Service.ExecCallback, Secure: cfg.Callback.Secure, Leg: s.leg}
 	asked := callback.Asked{Protocol: callback.ProtocolExec}
 	d := callback.Plan(s.profile, asked, info, set)
@@ -440,6 +449,15 @@ func (s *session) planCallback(ctx context.Context) (*callback.Job, error) {
 		s.log.Info("caller gone before the callback message", "err", err)
 	}
 	return job, nil
+}
+
+// lineInfo is the line's part of a callback decision.
+func (s *session) lineInfo() callback.LineInfo {
+	return callback.LineInfo{
+		Num: s.w.num, Rotary: s.spec.Rotary,
+		ForcedWait: s.spec.Callback.ForcedWait, NoDSRWait: s.spec.Callback.NoDSRWait,
+		Script: s.spec.Script.Callback, Mode: s.spec.Modem.Mode,
+	}
 }
 
 func targetText(t callback.Target) string {

@@ -265,11 +265,9 @@ func (w *worker) idle(ctx context.Context) {
 
 // serve runs a session on a connected call and ends the call.
 func (w *worker) serve(ctx context.Context, call modem.Call, leg string, job *callback.Job) {
+	a := w.newLeg(call, leg, job)
 	w.mu.Lock()
-	w.loc = call.CallerID.Number
-	if leg == event.LegCallback {
-		w.loc = job.Decision.Number
-	}
+	w.loc = a.callerID // the remote party: the caller, or the number called back
 	w.uses++
 	w.mu.Unlock()
 	defer func() {
@@ -280,7 +278,6 @@ func (w *worker) serve(ctx context.Context, call modem.Call, leg string, job *ca
 	if err := w.srv.table.SetState(w.num, lines.InUse, "exec"); err != nil {
 		w.log.Warn("line in use", "err", err)
 	}
-	a := w.newLeg(call, leg, job)
 	s := &session{
 		srv: w.srv, w: w, spec: w.spec, leg: leg, conn: a.count(w.m.Data()), call: call, job: job,
 		log: w.log.With("leg", leg), proto: ProtoExec, acct: a,
