@@ -85,7 +85,7 @@ func TestCHAPServerClient(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ok, ar := MSCHAPv2Verify("alice", "wonderland", s.challenge[:], peer, nt)
+				ok, ar := mschap.Verify("alice", "wonderland", s.challenge[:], peer, nt)
 				if !ok {
 					t.Fatal("MS-CHAPv2 response does not verify")
 				}
@@ -146,7 +146,7 @@ func TestMSCHAPv2ClientChecksServer(t *testing.T) {
 			_ = c.receive(CHAPPacket{Code: CHAPChallenge, ID: 4, Value: auth, Name: "nas"}.Append(nil))
 			r, _ := ParseCHAP(resp)
 			peer, nt, _ := mschap.ParseResponse(r.Value)
-			_, good := MSCHAPv2Verify("alice", "wonderland", auth, peer, nt)
+			_, good := mschap.Verify("alice", "wonderland", auth, peer, nt)
 			_ = c.receive(CHAPPacket{Code: CHAPSuccess, ID: 4, Message: tt.msg(good)}.Append(nil))
 			if (c.result == 1) != tt.ok {
 				t.Errorf("result %d (%s), want ok=%v", c.result, c.message, tt.ok)

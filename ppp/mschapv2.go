@@ -4,20 +4,10 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strings"
-
-	"github.com/dialback/nas/aaa/mschap"
 )
 
 // MS-CHAPv2 error code for a failed authentication in the Failure message (RFC 2759 §6).
 const mschapErrAuthFailure = 691 // ERROR_AUTHENTICATION_FAILURE
-
-// MSCHAPv2Verify checks an MS-CHAPv2 NT-Response against the cleartext password (RFC 2759
-// §8.1) and returns, on success, the authenticator response "S=" and 40 hex digits for the
-// Success packet (RFC 2759 §8.7). The user name is the CHAP Name; a "DOMAIN\" prefix does not
-// enter the hash. The comparison is constant-time.
-func MSCHAPv2Verify(user, password string, authChallenge, peerChallenge, ntResponse []byte) (ok bool, authenticatorResponse string) {
-	return mschap.Verify(user, password, authChallenge, peerChallenge, ntResponse)
-}
 
 // mschapv2SuccessMessage is the Message of a Success packet: "S=<auth_string> M=<message>"
 // (RFC 2759 §5). Without an authenticator response (a backend that gave none) only the

@@ -28,18 +28,7 @@ func (c *Client) Deliver(ctx context.Context, rec acct.Record) error {
 	if err := checkRecord(&rec); err != nil {
 		return fmt.Errorf("%s: accounting %s of session %q: %w", c.name, rec.Type, rec.SessionID, err)
 	}
-	mk := func(ep *endpoint) (*request, error) {
-		return &request{
-			build: func(id byte) ([]byte, error) {
-				p := &radius.Packet{Code: radius.CodeAccountingRequest, Identifier: id, Secret: ep.secret}
-				c.acctAttrs(p, &rec, c.now())
-				// Encode computes the Request Authenticator over the packet (RFC 2866 §3).
-				return p.Encode()
-			},
-			rebuild: true,
-			rules:   replyRules{codes: []radius.Code{radius.CodeAccountingResponse}},
-		}, nil
-	}
+	mk := accountingRequest(func(p *radius.Packet) { c.acctAttrs(p, &rec, c.now()) })
 	if _, _, err := c.send(ctx, portAcct, nil, mk); err != nil {
 		if errors.Is(err, errEncode) {
 			err = fmt.Errorf("%w: %w", ErrBadRecord, err)
@@ -59,27 +48,37 @@ func (c *Client) AccountingOnOff(ctx context.Context, on bool) error {
 		status, what = rfc.AcctStatusType_Value_AccountingOff, "Accounting-Off"
 	}
 	at := c.now()
-	mk := func(ep *endpoint) (*request, error) {
+	mk := accountingRequest(func(p *radius.Packet) {
+		addInt(p, rfc.AcctStatusType_Type, uint32(status))
+		// RFC 2866 §5.5 wants an Acct-Session-Id in every request; none belongs to a
+		// session here, so it names the moment.
+		addString(p, rfc.AcctSessionID_Type, fmt.Sprintf("%08X", at.Unix()))
+		c.nasAttrs(p)
+		addInt(p, rfc.EventTimestamp_Type, clamp32(at.Unix()))
+		addInt(p, rfc.AcctDelayTime_Type, clamp32(int64(c.now().Sub(at)/time.Second)))
+	})
+	if _, _, err := c.send(ctx, portAcct, nil, mk); err != nil {
+		return fmt.Errorf("%s: %s: %w", c.name, what, err)
+	}
+	return nil
+}
+
+// accountingRequest returns the builder of an Accounting-Request for a server: fill's
+// attributes are rendered anew on every try, so that each carries the Acct-Delay-Time of its
+// own moment under a new Identifier (RFC 2866 §5.2).
+func accountingRequest(fill func(*radius.Packet)) func(*endpoint) (*request, error) {
+	return func(ep *endpoint) (*request, error) {
 		return &request{
 			build: func(id byte) ([]byte, error) {
 				p := &radius.Packet{Code: radius.CodeAccountingRequest, Identifier: id, Secret: ep.secret}
-				addInt(p, rfc.AcctStatusType_Type, uint32(status))
-				// RFC 2866 §5.5 wants an Acct-Session-Id in every request; none belongs to a
-				// session here, so it names the moment.
-				addString(p, rfc.AcctSessionID_Type, fmt.Sprintf("%08X", at.Unix()))
-				c.nasAttrs(p)
-				addInt(p, rfc.EventTimestamp_Type, clamp32(at.Unix()))
-				addInt(p, rfc.AcctDelayTime_Type, clamp32(int64(c.now().Sub(at)/time.Second)))
+				fill(p)
+				// Encode computes the Request Authenticator over the packet (RFC 2866 §3).
 				return p.Encode()
 			},
 			rebuild: true,
 			rules:   replyRules{codes: []radius.Code{radius.CodeAccountingResponse}},
 		}, nil
 	}
-	if _, _, err := c.send(ctx, portAcct, nil, mk); err != nil {
-		return fmt.Errorf("%s: %s: %w", c.name, what, err)
-	}
-	return nil
 }
 
 func checkRecord(rec *acct.Record) error {

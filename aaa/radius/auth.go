@@ -13,6 +13,7 @@ import (
 	"layeh.com/radius"
 
 	"github.com/dialback/nas/aaa"
+	"github.com/dialback/nas/aaa/mschap"
 	"github.com/dialback/nas/dictionaries/microsoft"
 	"github.com/dialback/nas/dictionaries/rfc"
 )
@@ -24,13 +25,6 @@ const maxChallengeRounds = 8
 // What the caller is told on a reject: the same for an unknown user and a wrong password (the
 // server does not say which either).
 const reasonRejected = "rejected by the RADIUS server"
-
-// Lengths of the CHAP values carried in RADIUS.
-const (
-	chapMD5ResponseLen  = 16 // RFC 1994 §4.1 with MD5: CHAP-Password is ID + these 16 octets (RFC 2865 §5.3)
-	msCHAPChallengeLen  = 16 // RFC 2759 §4: Authenticator Challenge
-	msCHAPv2ResponseLen = 49 // RFC 2759 §4: Peer-Challenge 16, Reserved 8, NT-Response 24, Flags 1
-)
 
 // Authenticate implements aaa.Method: an Access-Request with the user's credentials (login or
 // PAP password as User-Password, CHAP-MD5 as CHAP-Password and CHAP-Challenge, MS-CHAPv2 as
@@ -217,8 +211,8 @@ func credentials(r *aaa.Request) (func(*radius.Packet) error, error) {
 	ch := *r.CHAP
 	switch ch.Type {
 	case 0, aaa.CHAPMD5:
-		if len(ch.Response) != chapMD5ResponseLen {
-			return nil, fmt.Errorf("CHAP-MD5 response is %d octets, want %d", len(ch.Response), chapMD5ResponseLen)
+		if len(ch.Response) != aaa.CHAPMD5ResponseLen {
+			return nil, fmt.Errorf("CHAP-MD5 response is %d octets, want %d", len(ch.Response), aaa.CHAPMD5ResponseLen)
 		}
 		if len(ch.Challenge) == 0 || len(ch.Challenge) > 253 {
 			return nil, fmt.Errorf("CHAP challenge is %d octets, want 1-253", len(ch.Challenge))
@@ -229,9 +223,9 @@ func credentials(r *aaa.Request) (func(*radius.Packet) error, error) {
 			return nil
 		}, nil
 	case aaa.CHAPMSv2:
-		if len(ch.Challenge) != msCHAPChallengeLen || len(ch.Response) != msCHAPv2ResponseLen {
+		if len(ch.Challenge) != mschap.ChallengeLen || len(ch.Response) != mschap.ResponseLen {
 			return nil, fmt.Errorf("MS-CHAPv2 challenge/response are %d/%d octets, want %d/%d",
-				len(ch.Challenge), len(ch.Response), msCHAPChallengeLen, msCHAPv2ResponseLen)
+				len(ch.Challenge), len(ch.Response), mschap.ChallengeLen, mschap.ResponseLen)
 		}
 		// RFC 2548 §2.3.2: Ident, Flags, Peer-Challenge(16), Reserved(8), Response(24); the
 		// PPP Response Value has Flags last (RFC 2759 §4).

@@ -12,6 +12,7 @@ import (
 	tq "github.com/facebookincubator/tacquito"
 
 	"github.com/dialback/nas/aaa"
+	"github.com/dialback/nas/aaa/mschap"
 )
 
 // Authentication REPLY statuses and flags (RFC 8907 §5.2), CONTINUE flags (§5.3).
@@ -27,13 +28,6 @@ const (
 
 	replyFlagNoEcho   = 0x01
 	continueFlagAbort = 0x01
-)
-
-// Data layouts of the PPP logins (RFC 8907 §5.4.2: id, challenge, response).
-const (
-	chapMD5ResponseLen   = 16 // RFC 1994 with MD5
-	msCHAPv2ChallengeLen = 16 // RFC 2759 §3
-	msCHAPv2ResponseLen  = 49 // RFC 2759 §4: peer challenge, reserved, NT response, flags
 )
 
 // authenReply is a decoded authentication REPLY body (RFC 8907 §5.2).
@@ -200,20 +194,20 @@ func (c *Client) authenData(r *aaa.Request) (authenKind, []byte, error) {
 		if len(ch.Challenge) == 0 {
 			return authenKind{}, nil, fmt.Errorf("tacacs+ CHAP authentication of %q: empty challenge", r.User)
 		}
-		if len(ch.Response) != chapMD5ResponseLen {
+		if len(ch.Response) != aaa.CHAPMD5ResponseLen {
 			c.log.Info("tacacs+ authentication refused locally: malformed CHAP response",
-				"user", r.User, "len", len(ch.Response), "want", chapMD5ResponseLen)
+				"user", r.User, "len", len(ch.Response), "want", aaa.CHAPMD5ResponseLen)
 			return authenKind{}, nil, c.reject("")
 		}
 		// RFC 8907 §5.4.2: PPP id, challenge, response.
 		return kindCHAP, chapData(ch), nil
 	case aaa.CHAPMSv2:
-		if len(ch.Challenge) != msCHAPv2ChallengeLen {
-			return authenKind{}, nil, fmt.Errorf("tacacs+ MS-CHAPv2 authentication of %q: challenge of %d bytes, want %d", r.User, len(ch.Challenge), msCHAPv2ChallengeLen)
+		if len(ch.Challenge) != mschap.ChallengeLen {
+			return authenKind{}, nil, fmt.Errorf("tacacs+ MS-CHAPv2 authentication of %q: challenge of %d bytes, want %d", r.User, len(ch.Challenge), mschap.ChallengeLen)
 		}
-		if len(ch.Response) != msCHAPv2ResponseLen {
+		if len(ch.Response) != mschap.ResponseLen {
 			c.log.Info("tacacs+ authentication refused locally: malformed MS-CHAPv2 response",
-				"user", r.User, "len", len(ch.Response), "want", msCHAPv2ResponseLen)
+				"user", r.User, "len", len(ch.Response), "want", mschap.ResponseLen)
 			return authenKind{}, nil, c.reject("")
 		}
 		// RFC 8907 §5.4.2: PPP id, 16-byte challenge, 49-byte response.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -38,22 +39,23 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(stderr, cfg.Log)
-	aaaLists, err := methods.Build(cfg, log)
-	if err != nil {
+	fail := func(err error) int {
 		fmt.Fprintf(stderr, "nas serve: %v\n", err)
 		return 1
+	}
+	aaaLists, err := methods.Build(cfg, log)
+	if err != nil {
+		return fail(err)
 	}
 	defer aaaLists.Close() // the RADIUS client's sockets and goroutines
 	opener := &portOpener{log: log, pstnOpts: pstnOptions(cfg.PSTN)}
 	defer opener.close()
 	if err := opener.expose(cfg.PSTN.Expose); err != nil {
-		fmt.Fprintf(stderr, "nas serve: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	acctg, err := openAccounting(cfg, aaaLists, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "nas serve: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	defer func() {
 		if err := acctg.close(); err != nil {
@@ -63,8 +65,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 
 	plane, err := openDataPlane(context.Background(), cfg, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "nas serve: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	if plane != nil {
 		defer func() { // after every line has hung up: the interface and its routes go
@@ -75,8 +76,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	}
 	pppSvc, err := session.NewPPP(cfg, session.PPPOptions{Methods: aaaLists.PPP, DataPlane: session.Plane(plane)})
 	if err != nil {
-		fmt.Fprintf(stderr, "nas serve: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	srv, err := session.New(session.Options{
 		Config: cfg,
@@ -91,15 +91,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		Accounting: acctg.spool,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "nas serve: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	// The metrics endpoint (metrics.listen) is bound before any line answers too, so that a
 	// port already taken fails the start rather than leaving a NAS nobody can see.
 	mx, err := listenMetrics(cfg, srv, acctg.spool, aaaLists, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "nas serve: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	if mx != nil {
 		defer mx.Close() // if the start fails from here on; closing twice is harmless
@@ -108,46 +106,45 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	// before any line answers, so that a port already taken fails the start, not later.
 	da, err := methods.DynamicAuthor(cfg, srv.DynAuth(), log)
 	if err != nil {
-		fmt.Fprintf(stderr, "nas serve: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	ctx, stop := serveContext()
 	defer stop()
 	if mx != nil {
 		// Scrapes are answered until every line has hung up, so the last state is visible.
 		mxCtx, mxStop := context.WithCancel(context.Background())
-		mxDone := make(chan struct{})
-		go func() {
-			defer close(mxDone)
-			if err := mx.Serve(mxCtx); err != nil {
-				log.Error("metrics endpoint stopped", "err", err)
-			}
-		}()
+		wait := goServe(log, "metrics endpoint", func() error { return mx.Serve(mxCtx) })
 		defer func() {
 			mxStop()
-			<-mxDone
+			wait()
 		}()
 	}
 	if da != nil {
-		daDone := make(chan struct{})
-		go func() {
-			defer close(daDone)
-			if err := da.Serve(ctx); err != nil {
-				log.Error("dynamic authorization stopped", "err", err)
-			}
-		}()
+		wait := goServe(log, "dynamic authorization", func() error { return da.Serve(ctx) })
 		// Runs after srv.Run has hung every line up: a request still being acted on finds its
 		// session gone and is answered; then the socket is closed and Serve returns.
 		defer func() {
 			da.Close()
-			<-daDone
+			wait()
 		}()
 	}
 	acctg.start()
 	log.Info("nas serving", "config", *path, "lines", len(cfg.TTYs()))
 	if err := srv.Run(ctx); err != nil {
-		fmt.Fprintf(stderr, "nas serve: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	return 0
+}
+
+// goServe runs serve on a goroutine of its own, logging why it stopped, and returns what waits
+// for it to return. The caller stops serve (a context, a Close) before it waits.
+func goServe(log *slog.Logger, what string, serve func() error) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := serve(); err != nil {
+			log.Error(what+" stopped", "err", err)
+		}
+	}()
+	return func() { <-done }
 }

@@ -6,7 +6,6 @@
 package labserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
@@ -21,9 +20,9 @@ import (
 	"time"
 
 	"layeh.com/radius"
-	"layeh.com/radius/rfc2759"
 
 	"github.com/dialback/nas/aaa"
+	"github.com/dialback/nas/aaa/mschap"
 	"github.com/dialback/nas/dictionaries/microsoft"
 	"github.com/dialback/nas/dictionaries/rfc"
 )
@@ -247,12 +246,10 @@ func (s *Server) authenticate(p *radius.Packet) *radius.Packet {
 		method = "MS-CHAPv2"
 		resp := microsoft.MSCHAP2Response_Get(p)
 		challenge := microsoft.MSCHAPChallenge_Get(p)
-		if known && len(resp) == 50 && len(challenge) == 16 {
-			nt, err := rfc2759.GenerateNTResponse(challenge, resp[2:18], []byte(name), []byte(u.Password))
-			ok = err == nil && bytes.Equal(nt, resp[26:50])
-			if ok {
-				auth, err := rfc2759.GenerateAuthenticatorResponse(challenge, resp[2:18], nt, []byte(name), []byte(u.Password))
-				ok = err == nil
+		// RFC 2548 §2.3.2: Ident, Flags, Peer-Challenge(16), Reserved(8), Response(24).
+		if known && len(resp) == 50 {
+			var auth string
+			if ok, auth = mschap.Verify(name, u.Password, challenge, resp[2:18], resp[26:50]); ok {
 				success = append([]byte{resp[0]}, auth...)
 			}
 		}

@@ -6,7 +6,6 @@
 package labserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"errors"
@@ -18,18 +17,10 @@ import (
 	"sync/atomic"
 
 	tq "github.com/facebookincubator/tacquito"
-	"layeh.com/radius/rfc2759"
 
 	"github.com/dialback/nas/aaa"
+	"github.com/dialback/nas/aaa/mschap"
 	"github.com/dialback/nas/aaa/tacacs"
-)
-
-// Data layouts of the PPP logins in an authentication START (RFC 8907 §5.4.2): the PPP id,
-// the challenge, the response.
-const (
-	chapMD5ResponseLen   = 16 // RFC 1994 with MD5
-	msCHAPv2ChallengeLen = 16 // RFC 2759 §3
-	msCHAPv2ResponseLen  = 49 // RFC 2759 §4: peer challenge(16), reserved(8), NT response(24), flags(1)
 )
 
 // maxAccounting bounds the accounting requests kept for inspection.
@@ -219,10 +210,10 @@ func (s *Server) authenticate(resp tq.Response, req tq.Request) {
 
 // checkCHAP checks CHAP START data: id(1), challenge, MD5 response(16) (RFC 8907 §5.4.2.3).
 func checkCHAP(password string, data []byte) bool {
-	if len(data) <= 1+chapMD5ResponseLen {
+	if len(data) <= 1+aaa.CHAPMD5ResponseLen {
 		return false
 	}
-	id, chal, r := data[0], data[1:len(data)-chapMD5ResponseLen], data[len(data)-chapMD5ResponseLen:]
+	id, chal, r := data[0], data[1:len(data)-aaa.CHAPMD5ResponseLen], data[len(data)-aaa.CHAPMD5ResponseLen:]
 	want := aaa.CHAPMD5Response(id, password, chal)
 	return hmac.Equal(want[:], r)
 }
@@ -230,18 +221,11 @@ func checkCHAP(password string, data []byte) bool {
 // checkMSCHAPv2 checks MS-CHAPv2 START data: id(1), authenticator challenge(16), response(49)
 // (RFC 8907 §5.4.2.5, RFC 2759 §4), and returns the authenticator response for the PASS.
 func checkMSCHAPv2(user, password string, data []byte) (bool, string) {
-	if len(data) != 1+msCHAPv2ChallengeLen+msCHAPv2ResponseLen {
+	if len(data) != 1+mschap.ChallengeLen+mschap.ResponseLen {
 		return false, ""
 	}
-	chal := data[1 : 1+msCHAPv2ChallengeLen]
-	r := data[1+msCHAPv2ChallengeLen:]
-	peer, nt := r[:16], r[24:48]
-	want, err := rfc2759.GenerateNTResponse(chal, peer, []byte(user), []byte(password))
-	if err != nil || !bytes.Equal(want, nt) {
-		return false, ""
-	}
-	success, err := rfc2759.GenerateAuthenticatorResponse(chal, peer, nt, []byte(user), []byte(password))
-	return err == nil, success
+	chal, r := data[1:1+mschap.ChallengeLen], data[1+mschap.ChallengeLen:]
+	return mschap.Verify(user, password, chal, r[:16], r[24:48])
 }
 
 // askUser runs the ASCII login: GETUSER when the START had no name, then GETPASS with echo
