@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,16 +78,6 @@ func acctNASBinary(t *testing.T) string {
 		t.Fatalf("go build ./cmd/nas: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func acctFreePort(t *testing.T) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
 // acctUser is the user name of caller c's k-th call.
@@ -133,34 +122,17 @@ users:
 	return b.String()
 }
 
-// acctNASProc is one run of `nas serve`.
-type acctNASProc struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error
-}
-
-func acctStartNAS(t *testing.T, bin, cfg, logFile string) *acctNASProc {
+// acctStartNAS runs `nas serve` with its output appended to logFile, killed when the test ends.
+func acctStartNAS(t *testing.T, bin, cfg, logFile string) *proc {
 	t.Helper()
 	lf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &acctNASProc{cmd: exec.Command(bin, "serve", "--config", cfg), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = lf, lf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		lf.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	})
-	return p
+	t.Cleanup(func() { lf.Close() }) // after the process is gone
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	return startProc(t, cmd)
 }
 
 // acctCallLog is what the callers saw, per user.
@@ -413,7 +385,7 @@ func TestAccountingSurvivesKill(t *testing.T) {
 	if keep := os.Getenv("NAS_E2E_KEEP"); keep != "" {
 		dir = keep // for a post-mortem
 	}
-	acctPort := acctFreePort(t)
+	acctPort := freeUDPPort(t)
 	perCaller := 2*acctLogins/acctLines + 50
 	cfgPath := filepath.Join(dir, "nas.yaml")
 	if err := os.WriteFile(cfgPath, []byte(acctNASConfig(dir, acctPort, perCaller)), 0o600); err != nil {
@@ -468,7 +440,7 @@ func TestAccountingSurvivesKill(t *testing.T) {
 	wg = acctRunCallers(ctx2, t, dir, 2, log)
 	// The server docker-compose runs, from the same files (freeradius/), on the port the NAS
 	// was configured with before it came up.
-	fr := startFreeRADIUSOn(t, frFreeUDPPort(t), acctPort)
+	fr := startFreeRADIUSOn(t, freeUDPPort(t), acctPort)
 	detailPath := filepath.Join(fr.state, "detail")
 	frUp := time.Now()
 	select {

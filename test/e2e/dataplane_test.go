@@ -20,25 +20,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/dialback/nas/aaa/acct"
-	"github.com/dialback/nas/aaa/methods"
 	"github.com/dialback/nas/config"
 	"github.com/dialback/nas/lines"
-	"github.com/dialback/nas/lines/modem"
-	"github.com/dialback/nas/lines/pstn"
 	"github.com/dialback/nas/ppp/dataplane"
 	"github.com/dialback/nas/session"
 	"github.com/dialback/nas/session/event"
@@ -156,16 +151,7 @@ func TestDataPlanePing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), pppdGuard)
 	defer cancel()
 
-	var nasLog bytes.Buffer
-	var logMu sync.Mutex
-	log := slog.New(slog.NewTextHandler(lockedWriter{&nasLog, &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	defer func() {
-		if t.Failed() {
-			logMu.Lock()
-			t.Logf("NAS log:\n%s", nasLog.String())
-			logMu.Unlock()
-		}
-	}()
+	log := debugLog(t, "NAS")
 	cfg, err := config.Parse([]byte(dpNAS))
 	if err != nil {
 		t.Fatal(err)
@@ -201,59 +187,15 @@ func TestDataPlanePing(t *testing.T) {
 	})
 
 	// The NAS: its line on the simulated network, the guest's modem on a pty.
-	x := pstn.New(pstn.Options{RingPeriod: 500 * time.Millisecond, NoAnswerRings: 40,
-		TrainingDelay: 20 * time.Millisecond, Log: log.With("component", "pstn")})
-	defer x.Close()
-	ports := map[int]lines.Port{}
-	for _, tty := range cfg.TTYs() {
-		num, _ := config.SimNumber(tty.Spec.Port)
-		p, err := x.Attach(num)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[tty.Num] = p
-	}
-	lists, err := methods.Build(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lists.Close()
 	spool, err := acct.Open(filepath.Join(t.TempDir(), "spool"), acct.Options{Logger: log.With("component", "spool")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer spool.Close()
-	svc, err := session.NewPPP(cfg, session.PPPOptions{Methods: lists.PPP, DataPlane: session.Plane(plane)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &event.Recorder{}
-	srv, err := session.New(session.Options{
-		Config: cfg, Ports: ports, Login: lists.Login, Local: lists.Local, PPP: svc.Handle,
-		Events: event.Fanout{rec, event.LogSink{Log: log}}, Log: log, Accounting: spool,
-		Modem: modem.Options{CommandTimeout: 2 * time.Second, GuardTime: 100 * time.Millisecond,
-			ConnectTimeout: 30 * time.Second, Log: log.With("component", "modem")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(srvCtx) }()
-	defer func() {
-		stopSrv()
-		<-srvDone
-	}()
-	idle := func(what string) {
-		t.Helper()
-		if _, err := srv.Table().Wait(ctx, 1, func(i lines.Info) bool { return i.State == lines.Idle }); err != nil {
-			t.Fatalf("line 1 %s: %v", what, err)
-		}
-	}
-	idle("did not come up")
+	t.Cleanup(func() { spool.Close() }) // after the NAS stops
+	nas := startSimNAS(ctx, t, cfg, log, session.PPPOptions{DataPlane: session.Plane(plane)}, spool)
 
 	// The caller: pppd dials, and its ip-up pings the host behind the NAS, then hangs up.
-	slave, closePTY, err := x.AttachPTY("5552001")
+	slave, closePTY, err := nas.x.AttachPTY("5552001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +219,9 @@ func TestDataPlanePing(t *testing.T) {
 			t.Logf("pppd:\n%s", pppdExchange(res.Log))
 		}
 	}()
-	idle("did not go back to idle after the call")
+	if _, err := nas.srv.Table().Wait(ctx, 1, func(i lines.Info) bool { return i.State == lines.Idle }); err != nil {
+		t.Fatalf("line 1 did not go back to idle after the call: %v", err)
+	}
 
 	// The caller got its pool address, and every echo came back from behind the NAS.
 	if res.LocalIP != "10.0.0.10" || res.RemoteIP != "10.0.0.1" {
@@ -291,7 +235,7 @@ func TestDataPlanePing(t *testing.T) {
 	if res.ExitCode != uml.ExitUserRequest {
 		t.Errorf("pppd exit %d, want %d (its ip-up killed it)", res.ExitCode, uml.ExitUserRequest)
 	}
-	pppdInOrder(t, rec.Events(), 1,
+	pppdInOrder(t, nas.rec.Events(), 1,
 		event.Event{Kind: event.SessionUp, User: "dave", Protocol: "ppp", Address: "10.0.0.10"},
 		event.Event{Kind: event.SessionDown, User: "dave", Protocol: "ppp", Cause: session.CauseUserRequest},
 	)

@@ -211,7 +211,7 @@ func TestFreeRADIUSLiveSessions(t *testing.T) {
 	fr := startFreeRADIUS(t)
 	bin := acctNASBinary(t)
 	dir := t.TempDir()
-	daPort := frFreeUDPPort(t)
+	daPort := freeUDPPort(t)
 	cfgPath := filepath.Join(dir, "nas.yaml")
 	if err := os.WriteFile(cfgPath, []byte(daNASConfig(dir, fr, daPort)), 0o600); err != nil {
 		t.Fatal(err)

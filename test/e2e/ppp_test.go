@@ -22,10 +22,8 @@ package e2e
 // command state once the NAS has hung up, and thinks nothing of it.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -33,11 +31,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dialback/nas/aaa/methods"
 	"github.com/dialback/nas/config"
-	"github.com/dialback/nas/lines"
-	"github.com/dialback/nas/lines/modem"
-	"github.com/dialback/nas/lines/pstn"
 	"github.com/dialback/nas/session"
 	"github.com/dialback/nas/session/event"
 	"github.com/dialback/nas/test/e2e/peer"
@@ -103,63 +97,12 @@ func TestPPPDAgainstNAS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), pppdGuard)
 	defer cancel()
 
-	var nasLog bytes.Buffer
-	var logMu sync.Mutex
-	log := slog.New(slog.NewTextHandler(lockedWriter{&nasLog, &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := debugLog(t, "NAS")
 	cfg, err := config.Parse([]byte(pppdNAS))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := pstn.New(pstn.Options{RingPeriod: 500 * time.Millisecond, NoAnswerRings: 40,
-		TrainingDelay: 20 * time.Millisecond, Log: log.With("component", "pstn")})
-	defer x.Close()
-	ports := map[int]lines.Port{}
-	for _, tty := range cfg.TTYs() {
-		num, _ := config.SimNumber(tty.Spec.Port)
-		p, err := x.Attach(num)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[tty.Num] = p
-	}
-	lists, err := methods.Build(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lists.Close()
-	svc, err := session.NewPPP(cfg, session.PPPOptions{Methods: lists.PPP})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &event.Recorder{}
-	srv, err := session.New(session.Options{
-		Config: cfg, Ports: ports, Login: lists.Login, Local: lists.Local, PPP: svc.Handle,
-		Events: event.Fanout{rec, event.LogSink{Log: log}}, Log: log,
-		Modem: modem.Options{CommandTimeout: 2 * time.Second, GuardTime: 100 * time.Millisecond,
-			ConnectTimeout: 30 * time.Second, Log: log.With("component", "modem")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(srvCtx) }()
-	defer func() {
-		stopSrv()
-		<-srvDone
-	}()
-	for _, tty := range cfg.TTYs() {
-		if _, err := srv.Table().Wait(ctx, tty.Num, func(i lines.Info) bool { return i.State == lines.Idle }); err != nil {
-			t.Fatalf("line %d did not come up: %v", tty.Num, err)
-		}
-	}
-	defer func() {
-		if t.Failed() {
-			logMu.Lock()
-			t.Logf("NAS log:\n%s", nasLog.String())
-			logMu.Unlock()
-		}
-	}()
+	nas := startSimNAS(ctx, t, cfg, log, session.PPPOptions{}, nil)
 
 	cases := []pppdCase{
 		{name: "pap", phone: "5552001", line: 1, user: "alice", secret: "wonderland", auth: "pap",
@@ -182,7 +125,7 @@ func TestPPPDAgainstNAS(t *testing.T) {
 	out := make([]outcome, len(cases))
 	var wg sync.WaitGroup
 	for i, c := range cases {
-		slave, closePTY, err := x.AttachPTY(c.phone)
+		slave, closePTY, err := nas.x.AttachPTY(c.phone)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,12 +152,8 @@ func TestPPPDAgainstNAS(t *testing.T) {
 	}
 	wg.Wait()
 	// The last hang-ups follow pppd's exit: wait for every line to be back to idle.
-	for _, tty := range cfg.TTYs() {
-		if _, err := srv.Table().Wait(ctx, tty.Num, func(i lines.Info) bool { return i.State == lines.Idle }); err != nil {
-			t.Errorf("line %d did not go back to idle: %v", tty.Num, err)
-		}
-	}
-	events := rec.Events()
+	nas.waitIdle(ctx, t, cfg)
+	events := nas.rec.Events()
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			o := out[i]
@@ -257,7 +196,7 @@ func TestPPPDAgainstNAS(t *testing.T) {
 		})
 	}
 	// Every address went back to the pool.
-	pl, _ := svc.Pools().Lookup("dialin")
+	pl, _ := nas.ppp.Pools().Lookup("dialin")
 	if pl.Free() != pl.Size() {
 		t.Errorf("addresses still in use after every call: %v", pl.InUse())
 	}
@@ -404,16 +343,4 @@ func pppdExchange(log string) string {
 		}
 	}
 	return b.String()
-}
-
-// lockedWriter serialises writes from the NAS's goroutines into one buffer.
-type lockedWriter struct {
-	b  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }

@@ -24,12 +24,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,42 +51,14 @@ const frGuard = 10 * time.Second
 // freeRADIUS is a running server of the test.
 type freeRADIUS struct {
 	auth, acct int
-	state      string // RADIUS_STATE: holds the detail file
-	log        *lockedLines
-}
-
-// lockedLines collects the server's output for failure reports.
-type lockedLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *lockedLines) add(s string) {
-	l.mu.Lock()
-	l.lines = append(l.lines, s)
-	l.mu.Unlock()
-}
-
-func (l *lockedLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
-func frFreeUDPPort(t testing.TB) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
+	state      string        // RADIUS_STATE: holds the detail file
+	log        *lockedBuffer // its output, for failure reports
 }
 
 // startFreeRADIUS runs freeradius from freeradius/ on loopback until the test ends.
 func startFreeRADIUS(t testing.TB) *freeRADIUS {
 	t.Helper()
-	return startFreeRADIUSOn(t, frFreeUDPPort(t), frFreeUDPPort(t))
+	return startFreeRADIUSOn(t, freeUDPPort(t), freeUDPPort(t))
 }
 
 // startFreeRADIUSOn is startFreeRADIUS on ports chosen beforehand, for a NAS configured
@@ -105,7 +75,7 @@ func startFreeRADIUSOn(t testing.TB, authPort, acctPort int) *freeRADIUS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &freeRADIUS{auth: authPort, acct: acctPort, state: t.TempDir(), log: &lockedLines{}}
+	s := &freeRADIUS{auth: authPort, acct: acctPort, state: t.TempDir(), log: &lockedBuffer{}}
 	cmd := exec.Command(bin, "-f", "-d", dir, "-l", "stdout")
 	cmd.Env = append(os.Environ(),
 		// TZ: the detail file writes Event-Timestamp in the server's zone; the NAS's detail
@@ -127,7 +97,7 @@ func startFreeRADIUSOn(t testing.TB, authPort, acctPort int) *freeRADIUS {
 		sc := bufio.NewScanner(out)
 		ok := false
 		for sc.Scan() {
-			s.log.add(sc.Text())
+			fmt.Fprintln(s.log, sc.Text())
 			if !ok && strings.Contains(sc.Text(), "Ready to process requests") {
 				ok = true
 				ready <- true
@@ -310,7 +280,7 @@ func TestFreeRADIUSAuthentication(t *testing.T) {
 // dead for the dead-time, and the next request does not wait for it.
 func TestFreeRADIUSFailover(t *testing.T) {
 	fr := startFreeRADIUS(t)
-	dead := radius.Server{Address: "127.0.0.1", AuthPort: frFreeUDPPort(t), AcctPort: frFreeUDPPort(t), Secret: frSecret,
+	dead := radius.Server{Address: "127.0.0.1", AuthPort: freeUDPPort(t), AcctPort: freeUDPPort(t), Secret: frSecret,
 		Timeout: 100 * time.Millisecond, NoStatusServer: true}
 	c := frClient(t, radius.Config{Servers: []radius.Server{dead, fr.server()}, DeadTime: time.Minute})
 	ctx := context.Background()

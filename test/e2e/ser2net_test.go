@@ -43,7 +43,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -191,7 +190,7 @@ func TestSer2netRFC2217(t *testing.T) {
 func ser2netStart(t *testing.T, bin, dev string) string {
 	t.Helper()
 	dir := t.TempDir()
-	port := ser2netFreePort(t)
+	port := freeTCPPort(t)
 	cfg := fmt.Sprintf(`connection: &nas
   accepter: telnet(rfc2217),tcp,127.0.0.1,%d
   connector: serialdev,%s,9600n81,local
@@ -202,23 +201,17 @@ func ser2netStart(t *testing.T, bin, dev string) string {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &ser2netOutput{}
-	cmd := exec.Command(bin, "-n", "-d", "-u", "-P", filepath.Join(dir, "ser2net.pid"), "-c", cfgPath)
-	cmd.Stdout, cmd.Stderr = out, out
-	// If the test binary dies, ser2net goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start ser2net: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
+	out := &lockedBuffer{}
+	t.Cleanup(func() { // after ser2net is gone
 		if t.Failed() {
 			t.Logf("ser2net config:\n%s\nser2net output:\n%s", cfg, out.String())
 		}
 	})
+	cmd := exec.Command(bin, "-n", "-d", "-u", "-P", filepath.Join(dir, "ser2net.pid"), "-c", cfgPath)
+	cmd.Stdout, cmd.Stderr = out, out
+	// If the test binary dies, ser2net goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	startProc(t, cmd)
 	return net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
 }
 
@@ -238,16 +231,6 @@ func ser2netDial(t *testing.T, addr string, m serial.Mode, log *slog.Logger) *rf
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func ser2netFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func ser2netTermios(t *testing.T, slave *os.File) *unix.Termios {
@@ -295,23 +278,6 @@ func (r ser2netPortReader) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	return r.p.Read(b)
-}
-
-type ser2netOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *ser2netOutput) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *ser2netOutput) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ser2netLogWriter sends log lines to t.Log so they show only for failing or verbose runs.

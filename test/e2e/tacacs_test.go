@@ -26,7 +26,6 @@ package e2e
 //	copies the module to a temporary directory and runs go build there.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,8 +36,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -121,24 +120,6 @@ const (
 	tacquitoPassword   = "callme"
 )
 
-// lockedBuffer collects the server's output for failure reports.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startTacquito runs the stock server and waits until it accepts connections.
 func startTacquito(t *testing.T, bin string) string {
 	t.Helper()
@@ -147,32 +128,19 @@ func startTacquito(t *testing.T, bin string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeTCPPort(t)))
 	out := &lockedBuffer{}
 	cmd := exec.Command(bin, "-network", "tcp", "-address", addr, "-config", cfg,
 		"-acct-log-path", filepath.Join(dir, "acct.log"), "-metrics-address", "127.0.0.1:0", "-level", "20")
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
+	p := startProc(t, cmd)
+	t.Cleanup(func() { // before startProc's kill: let tacquito stop by itself first
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		select {
-		case <-exited:
+		case <-p.exited:
 		case <-time.After(tacquitoGuard):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-p.exited
 		}
 		if t.Failed() {
 			t.Logf("tacquito output:\n%s", out.String())
@@ -181,8 +149,8 @@ func startTacquito(t *testing.T, bin string) string {
 	deadline := time.Now().Add(tacquitoGuard)
 	for {
 		select {
-		case <-exited:
-			t.Fatalf("tacquito exited at start: %v\n%s", waitErr, out.String())
+		case <-p.exited:
+			t.Fatalf("tacquito exited at start: %v\n%s", p.err, out.String())
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
